@@ -1,0 +1,1 @@
+"""Checks: one module per family, each check registered by name in ``audit.registry``."""

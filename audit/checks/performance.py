@@ -1,0 +1,95 @@
+"""``performance``: headline classification metrics with bootstrap intervals, overall and per slice.
+
+All metrics come from one vectorised pass over the bootstrap replicates
+(``audit.metrics.binary``), which equals scikit-learn on every replicate.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import Field
+
+from audit.checks.base import Check, CheckParams, CheckResult
+from audit.data.base import group_label
+from audit.errors import CheckError
+from audit.metrics.binary import DIRECTION, METRICS, binary_metrics, bootstrap_indices, calibration_curve, confusion_counts, percentile_ci
+
+if TYPE_CHECKING:
+    from audit.engine import Context
+    from audit.models.base import ModelAdapter
+
+HEADLINE = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
+
+
+class PerformanceParams(CheckParams):
+    bootstrap: int = Field(1000, ge=0, le=20_000, description="Bootstrap replicates for the intervals (0: none).")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Interval coverage.")
+    calibration_bins: int = Field(10, ge=2, le=100, description="Equal-width bins for ECE and the calibration curve.")
+    slices: bool = Field(True, description="Repeat every metric per group of every sensitive column.")
+    min_group_size: int = Field(30, ge=1, description="Warn when a slice is smaller than this.")
+
+
+class PerformanceCheck(Check):
+    name = "performance"
+    Params = PerformanceParams
+
+    def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
+        p: PerformanceParams = self.params
+        if len(ctx.schema.classes) != 2:
+            raise CheckError("performance on tabular data supports binary targets; this target has more classes")
+        result = CheckResult(self.name, model.name)
+        test = ctx.data.test
+        pred = ctx.predict(model, test)
+        y, y_hat, score = test.y, pred.pred, pred.score
+        rng = ctx.rng(self.name, model.name)
+
+        self._measure(result, y, y_hat, score, rng, None)
+        cm = confusion_counts(y, y_hat)
+        labels = [str(c) for c in ctx.schema.classes]
+        result.table("confusion_matrix", [{"actual": labels[i], **{f"predicted {labels[j]}": int(cm[i, j]) for j in range(2)}} for i in range(2)])
+        result.figure("heatmap", title="Confusion matrix (test)", matrix=cm.tolist(), row_labels=labels, col_labels=labels, x_label="predicted", y_label="actual")
+        curve = calibration_curve(y, score, n_bins=p.calibration_bins)
+        keep = curve["count"] > 0
+        result.table("calibration", [{k: (float(curve[k][i]) if k != "count" else int(curve[k][i])) for k in curve} for i in np.flatnonzero(keep)])
+        result.figure(
+            "line",
+            title="Calibration (test): observed rate of the positive class by predicted probability",
+            series={model.name: (curve["mean_pred"][keep].tolist(), curve["frac_pos"][keep].tolist())},
+            diagonal=True, x_label="mean predicted probability", y_label="observed frequency", value_range=(0.0, 1.0),
+        )
+        if p.slices:
+            self._slices(ctx, result, y, y_hat, score, rng)
+        return result
+
+    def _measure(self, result: CheckResult, y: np.ndarray, y_hat: np.ndarray, score: np.ndarray, rng: np.random.Generator, group: str | None) -> dict[str, float]:
+        p: PerformanceParams = self.params
+        point = binary_metrics(y, y_hat, score, n_bins=p.calibration_bins)
+        boots = None
+        if p.bootstrap:
+            idx = bootstrap_indices(len(y), p.bootstrap, rng)
+            boots = binary_metrics(y, y_hat, score, idx, n_bins=p.calibration_bins)
+        for name in METRICS:
+            ci = percentile_ci(boots[name], p.confidence) if boots is not None else None
+            result.add(name, float(point[name]), ci=ci, n=len(y), group=group, direction=DIRECTION[name])
+        return {k: float(v) for k, v in point.items()}
+
+    def _slices(self, ctx: Context, result: CheckResult, y: np.ndarray, y_hat: np.ndarray, score: np.ndarray, rng: np.random.Generator) -> None:
+        p: PerformanceParams = self.params
+        rows_out = []
+        for column in ctx.schema.group_columns:
+            groups = ctx.data.test.groups(column).to_numpy()
+            labels, values = [], {name: [] for name in HEADLINE}
+            for value in sorted(set(groups), key=str):
+                rows = np.flatnonzero(groups == value)
+                label = group_label(column, value)
+                if len(rows) < p.min_group_size:
+                    result.warn(f"slice {label} has {len(rows)} test rows (< {p.min_group_size}); its metrics are unreliable")
+                point = self._measure(result, y[rows], y_hat[rows], score[rows], rng, label)
+                rows_out.append({"slice": label, "n": int(len(rows)), **{k: point[k] for k in METRICS}})
+                labels.append(str(value))
+                for name in HEADLINE:
+                    values[name].append(point[name])
+            result.figure("grouped_bar", title=f"Performance by {column}", categories=labels, series={k: values[k] for k in ("accuracy", "recall", "roc_auc")}, value_range=(0.0, 1.0))
+        result.table("slices", rows_out)

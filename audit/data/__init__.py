@@ -1,0 +1,1 @@
+"""Datasets: loaders, splits and the in-memory ``Dataset`` every check reads."""

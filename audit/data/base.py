@@ -1,0 +1,111 @@
+"""In-memory datasets shared by models and checks.
+
+A ``Dataset`` holds raw (un-encoded) features, integer-coded labels, the sensitive columns as
+strings, and stable row ids. Its ``name`` is the key of the prediction cache, so a derived
+dataset (a perturbed copy, a subpopulation) must get a new name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+INTERSECTION_SEP = "&"
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What the columns mean: features by type, target classes, sensitive attributes."""
+
+    target: str
+    classes: tuple[Any, ...]  # label values; a row's y is the index into this tuple
+    features: tuple[str, ...]
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    sensitive: tuple[str, ...] = ()
+    intersections: tuple[tuple[str, ...], ...] = ()
+    modality: str = "tabular"
+
+    @property
+    def positive_label(self) -> Any:
+        return self.classes[-1]
+
+    @property
+    def group_columns(self) -> tuple[str, ...]:
+        """Every sensitive column followed by every intersection, as named in metric paths."""
+        return self.sensitive + tuple(INTERSECTION_SEP.join(g) for g in self.intersections)
+
+
+@dataclass
+class Dataset:
+    name: str
+    X: pd.DataFrame
+    y: np.ndarray
+    sensitive: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.X)
+        if self.ids is None:
+            self.ids = np.arange(n)
+        if len(self.y) != n or len(self.ids) != n or (len(self.sensitive.columns) and len(self.sensitive) != n):
+            raise ValueError(f"dataset {self.name!r}: X, y, ids and sensitive differ in length")
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def subset(self, rows: np.ndarray, name: str) -> Dataset:
+        """Rows selected by a boolean mask or integer positions, under a new cache name."""
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        return Dataset(
+            name=name,
+            X=self.X.iloc[rows].reset_index(drop=True),
+            y=self.y[rows],
+            sensitive=self.sensitive.iloc[rows].reset_index(drop=True),
+            ids=self.ids[rows],
+        )
+
+    def with_features(self, X: pd.DataFrame, name: str) -> Dataset:
+        """Same rows and labels with modified features (perturbations, counterfactuals)."""
+        return Dataset(name=name, X=X.reset_index(drop=True), y=self.y, sensitive=self.sensitive, ids=self.ids)
+
+    def groups(self, column: str) -> pd.Series:
+        """Group labels of a sensitive column or an intersection such as ``sex&age_group``."""
+        if column in self.sensitive.columns:
+            return self.sensitive[column]
+        parts = column.split(INTERSECTION_SEP)
+        labels = self.sensitive[parts[0]].astype(str)
+        for part in parts[1:]:
+            labels = labels + INTERSECTION_SEP + self.sensitive[part].astype(str)
+        return labels.rename(column)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        h.update(pd.util.hash_pandas_object(self.X, index=False).values.tobytes())
+        h.update(np.ascontiguousarray(self.y).tobytes())
+        h.update(",".join(map(str, self.X.columns)).encode())
+        return h.hexdigest()
+
+
+def group_label(column: str, value: str) -> str:
+    """The bracket text of a per-group metric path: ``sex=female`` or ``sex=female&age_group=<25``."""
+    names = column.split(INTERSECTION_SEP)
+    values = str(value).split(INTERSECTION_SEP) if len(names) > 1 else [str(value)]
+    return INTERSECTION_SEP.join(f"{n}={v}" for n, v in zip(names, values))
+
+
+@dataclass
+class DataBundle:
+    """Everything the run knows about its data: schema, the full frame, train and test."""
+
+    schema: Schema
+    train: Dataset
+    test: Dataset
+    frame: pd.DataFrame
+    source: str
+    data_hash: str
+    extra: dict[str, Dataset] = field(default_factory=dict)

@@ -1,0 +1,174 @@
+"""Load a tabular dataset as the suite declares it, check its columns, and split it.
+
+Every problem is a ``DataError`` naming the file, the suite key and what was expected, raised
+before anything is trained or written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit.data.base import DataBundle, Dataset, Schema
+from audit.errors import DataError
+from audit.registry import DATASETS, suggest
+from audit.suite import DataSpec, Suite
+
+
+def read_table(path: Path, fmt: str | None, key: str = "data.path") -> pd.DataFrame:
+    fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: cannot tell the format from the suffix; set data.format to csv or parquet")
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found (suite key {key})")
+    try:
+        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    except Exception as exc:  # pandas raises many types for unreadable files
+        raise DataError(f"{path}: cannot read it as {fmt}: {exc}") from None
+    if frame.empty:
+        raise DataError(f"{path}: the file has no rows")
+    return frame
+
+
+def _require_columns(frame: pd.DataFrame, names: list[str], key: str, where: str) -> None:
+    columns = [str(c) for c in frame.columns]
+    for i, name in enumerate(names):
+        if name not in frame.columns:
+            raise DataError(f"{where}: {key}[{i}]: no column '{name}' in the data; {suggest(name, columns)}")
+
+
+def load_frame(spec: DataSpec, suite: Suite) -> tuple[pd.DataFrame, dict[str, Any], str]:
+    """The raw frame, the loader's defaults for unset keys, and a description of the source."""
+    if spec.builtin is not None:
+        frame, defaults = DATASETS.get(spec.builtin)()
+        return frame, defaults, f"builtin:{spec.builtin}"
+    path = suite.resolve(spec.path)
+    return read_table(path, spec.format), {}, str(path)
+
+
+def build_bundle(suite: Suite) -> DataBundle:
+    spec = suite.data
+    where = str(suite.source or "<suite>")
+    frame, defaults, source = load_frame(spec, suite)
+    frame.columns = [str(c) for c in frame.columns]
+
+    target = spec.target or defaults.get("target")
+    if target not in frame.columns:
+        raise DataError(f"{where}: data.target: no column '{target}'; {suggest(target, list(frame.columns))}")
+    if frame[target].isna().any():
+        n = int(frame[target].isna().sum())
+        raise DataError(f"{where}: data.target: column '{target}' has {n} missing values; labels must be complete")
+
+    sensitive = spec.sensitive if spec.sensitive is not None else defaults.get("sensitive", [])
+    intersections = spec.intersections if spec.intersections is not None else defaults.get("intersections", [])
+    drop = list(spec.drop) or list(defaults.get("drop", []))
+    _require_columns(frame, sensitive, "data.sensitive", where)
+    _require_columns(frame, drop, "data.drop", where)
+    for i, group in enumerate(intersections):
+        _require_columns(frame, group, f"data.intersections[{i}]", where)
+        outside = [c for c in group if c not in sensitive]
+        if outside:
+            raise DataError(f"{where}: data.intersections[{i}]: '{outside[0]}' is not listed in data.sensitive")
+    if spec.id_column:
+        _require_columns(frame, [spec.id_column], "data.id_column", where)
+
+    excluded = {target, *drop, *([spec.id_column] if spec.id_column else [])}
+    if spec.features is not None:
+        _require_columns(frame, spec.features, "data.features", where)
+        if target in spec.features:
+            raise DataError(f"{where}: data.features: the target '{target}' cannot be a feature")
+        features = list(spec.features)
+    else:
+        features = [c for c in frame.columns if c not in excluded]
+    if not features:
+        raise DataError(f"{where}: data.features: no feature columns left after removing target and drop")
+    categorical = _categorical_columns(frame, features, spec, where)
+    numeric = [c for c in features if c not in categorical]
+    for column in numeric:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise DataError(f"{where}: data.features: column '{column}' is not numeric; list it in data.categorical")
+
+    classes, y = _encode_target(frame[target], spec.positive_label if spec.positive_label is not None else defaults.get("positive_label"), where)
+    for i, column in enumerate(sensitive):
+        n_groups = frame[column].nunique(dropna=False)
+        if n_groups < 2:
+            raise DataError(
+                f"{where}: data.sensitive[{i}]: column '{column}' has a single value; "
+                "a sensitive attribute needs at least two groups to compare"
+            )
+    schema = Schema(
+        target=target,
+        classes=tuple(classes),
+        features=tuple(features),
+        numeric=tuple(numeric),
+        categorical=tuple(categorical),
+        sensitive=tuple(sensitive),
+        intersections=tuple(tuple(g) for g in intersections),
+    )
+    X = frame[features].copy()
+    for column in categorical:
+        X[column] = X[column].astype(object).where(X[column].notna(), np.nan)
+        X[column] = X[column].map(lambda v: v if isinstance(v, float) and np.isnan(v) else str(v))
+    sens = frame[sensitive].astype(str).reset_index(drop=True) if sensitive else pd.DataFrame(index=frame.index)
+    ids = frame[spec.id_column].to_numpy() if spec.id_column else np.arange(len(frame))
+    full = Dataset("all", X.reset_index(drop=True), y, sens.reset_index(drop=True), ids)
+    train_rows, test_rows = split_rows(y, spec.split.test_size, spec.split.stratify, suite.seed, where)
+    data_hash = _hash_frame(frame)
+    return DataBundle(
+        schema=schema,
+        train=full.subset(train_rows, "train"),
+        test=full.subset(test_rows, "test"),
+        frame=frame,
+        source=source,
+        data_hash=data_hash,
+    )
+
+
+def _categorical_columns(frame: pd.DataFrame, features: list[str], spec: DataSpec, where: str) -> list[str]:
+    if spec.categorical is not None:
+        _require_columns(frame, spec.categorical, "data.categorical", where)
+        outside = [c for c in spec.categorical if c not in features]
+        if outside:
+            raise DataError(f"{where}: data.categorical: '{outside[0]}' is not a feature column")
+        return [c for c in features if c in spec.categorical]
+    return [c for c in features if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
+
+
+def _encode_target(column: pd.Series, positive: Any, where: str) -> tuple[list[Any], np.ndarray]:
+    values = sorted(column.unique().tolist(), key=str)
+    if len(values) < 2:
+        raise DataError(f"{where}: data.target: column '{column.name}' has a single class ({values[0]!r}); need two or more")
+    if positive is not None:
+        match = [v for v in values if str(v) == str(positive)]
+        if not match:
+            raise DataError(
+                f"{where}: data.positive_label: {positive!r} is not a value of '{column.name}'; "
+                f"values: {', '.join(map(str, values))}"
+            )
+        if len(values) != 2:
+            raise DataError(f"{where}: data.positive_label: only for a binary target; '{column.name}' has {len(values)} classes")
+        values = [v for v in values if v is not match[0]] + [match[0]]
+    codes = {v: i for i, v in enumerate(values)}
+    return values, column.map(codes).to_numpy(dtype=np.int64)
+
+
+def split_rows(y: np.ndarray, test_size: float, stratify: bool, seed: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (stratified) train/test row positions."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    try:
+        train, test = train_test_split(rows, test_size=test_size, random_state=seed, stratify=y if stratify else None)
+    except ValueError as exc:
+        raise DataError(f"{where}: data.split: cannot split the rows as asked: {exc}") from None
+    return np.sort(train), np.sort(test)
+
+
+def _hash_frame(frame: pd.DataFrame) -> str:
+    h = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
+    h.update(",".join(frame.columns).encode())
+    return h.hexdigest()

@@ -1,0 +1,264 @@
+"""The runner: suite -> data -> models -> checks -> gates -> run folder.
+
+Everything that can be wrong with the user's input (suite, data, model files) is found before
+the run folder exists, so bad input writes nothing. Checks run in isolation: an exception
+becomes an ``error`` record and the run goes on. The run is written into a hidden partial
+folder which is renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import secrets
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from audit.data.base import DataBundle, Dataset
+from audit.gates import evaluate_gates, exit_code, overall_status
+from audit.models.base import ModelAdapter
+from audit.results import CheckRecord, Metric, RunResults, save_results
+from audit.suite import Suite, load_suite
+
+
+@dataclass
+class Predictions:
+    proba: np.ndarray
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.proba.argmax(axis=1)
+
+    @property
+    def score(self) -> np.ndarray:
+        """Probability of the positive class (binary tasks: class code 1)."""
+        return self.proba[:, 1] if self.proba.shape[1] == 2 else self.proba.max(axis=1)
+
+
+class Context:
+    """What a check sees: data, models, the shared prediction cache, seeded RNGs, a folder."""
+
+    def __init__(self, suite: Suite, data: DataBundle, models: dict[str, ModelAdapter], seed: int, run_dir: Path, log: Callable[[str], None]) -> None:
+        self.suite = suite
+        self.data = data
+        self.models = models
+        self.seed = seed
+        self.run_dir = run_dir
+        self.log = log
+        self.shared: dict[Any, Any] = {}
+        self._predictions: dict[tuple[str, str], Predictions] = {}
+        self.predict_calls = 0
+
+    @property
+    def schema(self):  # noqa: ANN201 - Schema, kept light for readers
+        return self.data.schema
+
+    def predict(self, model: ModelAdapter, dataset: Dataset) -> Predictions:
+        """The model's probabilities on a dataset, computed once per (model, dataset name)."""
+        key = (model.name, dataset.name)
+        if key not in self._predictions:
+            self.predict_calls += 1
+            self._predictions[key] = Predictions(np.asarray(model.predict_proba(dataset.X), dtype=np.float64))
+        return self._predictions[key]
+
+    def cached_predictions(self) -> dict[tuple[str, str], Predictions]:
+        return dict(self._predictions)
+
+    def rng(self, *keys: Any) -> np.random.Generator:
+        """A generator seeded by the run seed and ``keys``, independent of call order."""
+        digest = hashlib.sha256(repr(keys).encode()).digest()
+        return np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
+
+    def artefact_dir(self, model: str, check: str) -> Path:
+        folder = self.run_dir / "artefacts" / model / check
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def relpath(self, path: Path) -> str:
+        return path.relative_to(self.run_dir).as_posix()
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    results: RunResults
+
+    @property
+    def exit_code(self) -> int:
+        return self.results.exit_code
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def new_run_id() -> str:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def run_suite(
+    suite: Suite | str | Path,
+    *,
+    output: str | Path | None = None,
+    seed: int | None = None,
+    log: Callable[[str], None] | None = _stderr,
+) -> RunOutcome:
+    """Run a suite end to end and return the finished run folder and its results."""
+    from audit.data.tabular import build_bundle
+    from audit.models.build import build_model
+    from audit.registry import CHECKS
+
+    log = log or (lambda message: None)
+    t0 = time.perf_counter()
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite)
+    seed = suite.seed if seed is None else seed
+    if seed != suite.seed:
+        suite = suite.model_copy(update={"seed": seed})
+        suite._source = suite.source
+    timings: dict[str, float] = {}
+
+    log(f"audit: suite '{suite.name}' ({len(suite.models)} models, {len(suite.checks)} checks, seed {seed})")
+    t = time.perf_counter()
+    bundle = build_bundle(suite)
+    timings["data"] = time.perf_counter() - t
+    log(f"  data   {bundle.source}: {len(bundle.train)} train / {len(bundle.test)} test rows ({timings['data']:.2f}s)")
+
+    models: dict[str, ModelAdapter] = {}
+    model_info: dict[str, dict[str, Any]] = {}
+    for i, spec in enumerate(suite.models):
+        t = time.perf_counter()
+        models[spec.name], model_info[spec.name] = build_model(spec, i, suite, bundle, seed)
+        timings[f"model:{spec.name}"] = time.perf_counter() - t
+        how = "cached" if model_info[spec.name].get("cached") else ("loaded" if spec.load else "trained")
+        log(f"  model  {spec.name}: {how} ({timings[f'model:{spec.name}']:.2f}s)")
+
+    out_root = Path(output if output is not None else suite.output.dir) / suite.name
+    run_id = new_run_id()
+    partial = out_root / f".{run_id}.partial"
+    partial.mkdir(parents=True)
+    try:
+        ctx = Context(suite, bundle, models, seed, partial, log)
+        records, metrics = _run_checks(ctx, suite, CHECKS, timings, log)
+        results = _assemble(suite, bundle, models, model_info, records, metrics, run_id, seed, timings, t0)
+        _write_outputs(ctx, suite, results, partial)
+        final = out_root / run_id
+        os.replace(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return RunOutcome(final, results)
+
+
+def _run_checks(ctx: Context, suite: Suite, registry: Any, timings: dict[str, float], log: Callable[[str], None]) -> tuple[list[CheckRecord], list[Metric]]:
+    plan: list[tuple[Any, dict[str, Any], ModelAdapter | None]] = []
+    for spec in suite.checks:
+        cls = registry.get(spec.name)
+        params = cls.Params.model_validate(spec.params)
+        check = cls(params)
+        targets = [None] if cls.scope == "data" else [ctx.models[m] for m in (spec.models or list(ctx.models))]
+        plan += [(check, params.model_dump(mode="json"), model) for model in targets]
+    records: list[CheckRecord] = []
+    metrics: list[Metric] = []
+    for step, (check, params, model) in enumerate(plan, start=1):
+        who = model.name if model is not None else "data"
+        reason = check.supports(model)
+        if reason is not None:
+            log(f"  [{step}/{len(plan)}] {who} · {check.name}: skipped ({reason})")
+            continue
+        t = time.perf_counter()
+        try:
+            result = check.run(ctx, model)
+            record = result.record(time.perf_counter() - t, params)
+            record_metrics = result.metrics
+        except Exception as exc:  # a failed check is data: record it and go on
+            record = CheckRecord(
+                check=check.name,
+                model=who,
+                status="error",
+                duration_s=round(time.perf_counter() - t, 4),
+                error=f"{exc.__class__.__name__}: {exc}",
+                params=params,
+            )
+            record_metrics = []
+            if os.environ.get("AUDIT_DEBUG"):
+                traceback.print_exc()
+        metrics.extend(record_metrics)
+        timings[f"check:{who}/{check.name}"] = time.perf_counter() - t
+        records.append(record)
+        mark = {"ok": "ok", "warn": "warn", "error": "ERROR"}[record.status]
+        log(f"  [{step}/{len(plan)}] {who} · {check.name}: {mark} ({record.duration_s:.2f}s)" + (f" {record.error}" if record.error else ""))
+    return records, metrics
+
+
+def _package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for name in ("audit", "numpy", "pandas", "scikit-learn", "fairlearn", "torch", "shap", "captum", "transformers", "textattack", "pydantic", "skops", "safetensors"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _assemble(suite: Suite, bundle: DataBundle, models: dict[str, ModelAdapter], model_info: dict[str, dict[str, Any]], records: list[CheckRecord], metrics: list[Metric], run_id: str, seed: int, timings: dict[str, float], t0: float) -> RunResults:
+    import platform
+
+    gates = evaluate_gates(suite.gates, metrics)
+    errors = sum(r.status == "error" for r in records)
+    status = overall_status(gates, errors)
+    suite_bytes = suite.source.read_bytes() if suite.source else suite.model_dump_json().encode()
+    timings["total"] = time.perf_counter() - t0
+    manifest = {
+        "suite_file": str(suite.source) if suite.source else None,
+        "suite_sha256": hashlib.sha256(suite_bytes).hexdigest(),
+        "data_source": bundle.source,
+        "data_sha256": bundle.data_hash,
+        "rows": {"train": len(bundle.train), "test": len(bundle.test)},
+        "seed": seed,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": _package_versions(),
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+    }
+    schema = bundle.schema
+    return RunResults(
+        run_id=run_id,
+        suite={"name": suite.name, "description": suite.description, "target": schema.target, "classes": [str(c) for c in schema.classes], "positive_label": str(schema.positive_label), "sensitive": list(schema.sensitive), "intersections": [list(g) for g in schema.intersections], "features": list(schema.features)},
+        created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        status=status,
+        exit_code=exit_code(status),
+        manifest=manifest,
+        models={name: {**model_info[name], "modality": models[name].modality} for name in models},
+        gates=gates,
+        checks=records,
+        metrics=metrics,
+    )
+
+
+def _write_outputs(ctx: Context, suite: Suite, results: RunResults, folder: Path) -> None:
+    formats = set(suite.output.formats)
+    if "predictions" in formats:
+        from audit.report.predictions import write_predictions
+
+        write_predictions(ctx, folder / "predictions.csv")
+    if "junit" in formats:
+        from audit.report.junit import write_junit
+
+        write_junit(results, folder / "junit.xml")
+    if "html" in formats:
+        from audit.report.html import write_html
+
+        write_html(results, folder, folder / "report.html")
+    save_results(results, folder / "results.json")  # last: its presence marks a complete run

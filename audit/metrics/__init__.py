@@ -1,0 +1,1 @@
+"""Metric computations for the audit toolkit (exact, vectorised over bootstrap replicates)."""

@@ -1,0 +1,1 @@
+"""Model adapters, training recipes, the artefact cache and safe loading."""

@@ -1,0 +1,1 @@
+"""Renderers: they read ``results.json`` and the run folder only, never a model."""

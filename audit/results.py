@@ -1,0 +1,145 @@
+"""Result records, their JSON Schema, and atomic load/save of ``results.json``.
+
+Everything a renderer (HTML, JUnit, console, dashboard) shows comes from these records.
+Bump ``SCHEMA_VERSION`` on any incompatible change; readers refuse a newer major version.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit.errors import AuditError
+
+SCHEMA_VERSION = "1.0"
+Status = Literal["pass", "warn", "fail", "error"]
+
+
+class Metric(BaseModel):
+    """One measured number. ``path`` is what a gate names: ``model/check/metric[group]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    value: float | None
+    ci: tuple[float, float] | None = None
+    n: int | None = None
+    direction: Literal["higher", "lower"] | None = None
+    model: str
+    check: str
+    metric: str
+    group: str | None = None
+
+
+class CheckRecord(BaseModel):
+    """One check on one model (or on the data): its metrics, tables, figures and fate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check: str
+    model: str
+    status: Literal["ok", "warn", "error"] = "ok"
+    duration_s: float = 0.0
+    error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    tables: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    figures: list[dict[str, Any]] = Field(default_factory=list)
+    artefacts: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class GateOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expression: str
+    metric: str
+    on: Literal["value", "ci_low", "ci_high"]
+    op: str
+    threshold: float
+    severity: Literal["fail", "warn"]
+    status: Status
+    observed: float | None = None
+    message: str = ""
+
+
+class RunResults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: str = SCHEMA_VERSION
+    run_id: str
+    suite: dict[str, Any]
+    created_at: str
+    status: Status
+    exit_code: int
+    manifest: dict[str, Any]
+    models: dict[str, dict[str, Any]]
+    gates: list[GateOutcome]
+    checks: list[CheckRecord]
+    metrics: list[Metric]
+
+    def metric(self, path: str) -> Metric:
+        for record in self.metrics:
+            if record.path == path:
+                return record
+        raise KeyError(path)
+
+
+def _clean(value: Any) -> Any:
+    """JSON cannot hold NaN/inf: write them as null so every reader can parse the file."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_results(results: RunResults, path: Path) -> None:
+    payload = _clean(results.model_dump(mode="json"))
+    atomic_write_text(path, json.dumps(payload, indent=1, allow_nan=False) + "\n")
+
+
+def load_results(path: str | Path) -> RunResults:
+    """Read a ``results.json`` (or a run folder holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AuditError(f"{path}: no results.json here") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AuditError(f"{path}: not a readable results file ({exc})") from None
+    version = str(raw.get("schema_version", "0"))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise AuditError(f"{path}: schema_version {version} is not supported (this audit reads {SCHEMA_VERSION})")
+    try:
+        return RunResults.model_validate(raw)
+    except Exception as exc:
+        raise AuditError(f"{path}: results do not match schema {SCHEMA_VERSION}: {exc}") from None
+
+
+def json_schema() -> dict[str, Any]:
+    return RunResults.model_json_schema()

@@ -1,0 +1,285 @@
+"""The suite file: a strict pydantic schema and a YAML loader whose errors name file and key.
+
+A suite declares data, models, checks and gates. Every key is checked (unknown keys are
+rejected), every name is looked up in its registry (with a did-you-mean), and each check's and
+recipe's parameters are validated against that check's own ``Params`` model before anything
+runs, so ``audit validate`` catches the same mistakes ``audit run`` would.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from audit.errors import ConfigError
+
+SCHEMA_VERSION = 1
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+GATE_RE = re.compile(
+    r"^\s*(?:(?P<on>value|ci_low|ci_high)\(\s*(?P<wrapped>[^()]+?)\s*\)|(?P<metric>[^\s<>=!]+))"
+    r"\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<threshold>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class SplitSpec(Strict):
+    """How the rows are split into train and test (seeded, stratified by the target by default)."""
+
+    test_size: float = Field(0.3, gt=0.0, lt=1.0, description="Share of rows held out for test.")
+    stratify: bool = Field(True, description="Keep the target's class balance in both parts.")
+
+
+class DataSpec(Strict):
+    """One tabular dataset: a built-in one, or a CSV / Parquet file with declared columns."""
+
+    builtin: str | None = Field(None, description="Name of a built-in dataset, e.g. german_credit.")
+    path: str | None = Field(None, description="CSV or Parquet file, relative to the suite file.")
+    format: Literal["csv", "parquet"] | None = Field(None, description="Default: from the suffix.")
+    target: str | None = Field(None, description="Target column (built-ins have a default).")
+    positive_label: str | int | bool | None = Field(
+        None, description="Target value treated as the positive (favourable) outcome."
+    )
+    features: list[str] | None = Field(None, description="Feature columns (default: all others).")
+    categorical: list[str] | None = Field(
+        None, description="Columns to treat as categorical (default: non-numeric columns)."
+    )
+    drop: list[str] = Field(default_factory=list, description="Columns never used as features.")
+    sensitive: list[str] | None = Field(None, description="Sensitive columns for fairness/slices.")
+    intersections: list[list[str]] | None = Field(
+        None, description="Groups of sensitive columns audited jointly, e.g. [[sex, age_group]]."
+    )
+    id_column: str | None = Field(None, description="Row identifier column (default: row number).")
+    split: SplitSpec = Field(default_factory=SplitSpec)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if (self.builtin is None) == (self.path is None):
+            raise ValueError("give exactly one of 'builtin' (a dataset name) or 'path' (a file)")
+        if self.path is not None and self.target is None:
+            raise ValueError("'target' is required when the data comes from 'path'")
+        for group in self.intersections or []:
+            if len(group) < 2:
+                raise ValueError("each entry of 'intersections' needs at least two columns")
+        return self
+
+
+class LoadSpec(Strict):
+    """A user's trained model file. Pickle/joblib are refused unless ``trust: true``."""
+
+    path: str = Field(description="Model file, relative to the suite file.")
+    format: Literal["skops", "safetensors", "pickle", "joblib"] | None = Field(
+        None, description="Default: from the suffix (.skops, .safetensors, .pkl, .joblib)."
+    )
+    trust: bool = Field(
+        False, description="Allow pickle/joblib, which can run arbitrary code when loaded."
+    )
+
+
+class ModelSpec(Strict):
+    """A model to audit: trained by a recipe, or loaded from a file."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Short name used in metric paths.")
+    recipe: str | None = Field(None, description="Training recipe, e.g. hist_gradient_boosting.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The recipe's parameters.")
+    load: LoadSpec | None = Field(None, description="Load a trained model instead of training.")
+
+    @model_validator(mode="after")
+    def _recipe_or_load(self) -> ModelSpec:
+        if self.recipe is None and self.load is None:
+            raise ValueError("give a 'recipe' to train or 'load' to read a model file")
+        if self.load is not None and self.load.path.endswith(".safetensors") and not self.recipe:
+            raise ValueError("a safetensors state dict needs the 'recipe' that builds the network")
+        return self
+
+
+class CheckSpec(Strict):
+    """One check to run; a bare string is shorthand for ``{name: <string>}``."""
+
+    name: str = Field(description="Registered check name, e.g. performance.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The check's parameters.")
+    models: list[str] | None = Field(None, description="Restrict to these models (default: all).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class GateSpec(Strict):
+    """A threshold on a metric path; ``*`` and ``?`` in the path match several metrics."""
+
+    metric: str = Field(description="Metric path, e.g. gbm/fairness/demographic_parity_difference[sex]")
+    op: Literal["<=", ">=", "<", ">", "==", "!="]
+    threshold: float
+    on: Literal["value", "ci_low", "ci_high"] = Field(
+        "value", description="Compare the value or a bound of its 95% interval."
+    )
+    severity: Literal["fail", "warn"] = Field("fail", description="What a breach means.")
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_string(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        match = GATE_RE.match(value)
+        if not match:
+            raise ValueError(
+                f"cannot read gate {value!r}; expected '<metric path> <op> <number>' "
+                "(op one of <=, >=, <, >, ==, !=), optionally 'ci_low(<path>) >= <number>'"
+            )
+        return {
+            "metric": match["metric"] or match["wrapped"],
+            "op": match["op"],
+            "threshold": float(match["threshold"]),
+            "on": match["on"] or "value",
+        }
+
+    def expression(self) -> str:
+        target = self.metric if self.on == "value" else f"{self.on}({self.metric})"
+        return f"{target} {self.op} {self.threshold:g}"
+
+
+class OutputSpec(Strict):
+    dir: str = Field("reports", description="Folder for run folders (relative to the cwd).")
+    formats: list[Literal["html", "junit", "predictions"]] = Field(
+        default_factory=lambda: ["html", "junit", "predictions"],
+        description="Files written besides results.json.",
+    )
+
+
+class Suite(Strict):
+    """A whole audit: data, models, checks and the gates that decide the exit code."""
+
+    version: Literal[1] = Field(description="Suite schema version.")
+    name: str = Field(pattern=NAME_PATTERN, description="Suite name; the run folder's parent.")
+    description: str = ""
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for splits, training, bootstrap.")
+    data: DataSpec
+    models: list[ModelSpec] = Field(min_length=1)
+    checks: list[CheckSpec] = Field(min_length=1)
+    gates: list[GateSpec] = Field(default_factory=list)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+
+    _source: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Suite:
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        return self._source.parent if self._source else Path.cwd()
+
+    def resolve(self, relative: str) -> Path:
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "tagged-union")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def describe_validation_error(exc: ValidationError, where: str, prefix: str = "") -> str:
+    lines = []
+    for err in exc.errors():
+        loc = format_loc(tuple(p for p in ((*prefix.split("."),) if prefix else ()) + err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed here)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        shown = err.get("input")
+        if err["type"] not in ("missing", "extra_forbidden") and not isinstance(shown, dict):
+            msg += f" (got {shown!r})"
+        lines.append(f"{where}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_suite(raw: Any, where: str = "<suite>") -> Suite:
+    """Validate a parsed YAML document against the schema and the registries."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys (version, name, data, ...) at the top")
+    try:
+        suite = Suite.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, where)) from None
+    validate_references(suite, where)
+    return suite
+
+
+def validate_references(suite: Suite, where: str) -> None:
+    """Look up every named check, recipe and dataset and validate their parameters."""
+    from audit.registry import CHECKS, DATASETS, RECIPES
+
+    if suite.data.builtin is not None:
+        DATASETS.check_name(suite.data.builtin, f"{where}: data.builtin")
+    model_names = [m.name for m in suite.models]
+    for i, model in enumerate(suite.models):
+        if model.recipe is not None:
+            RECIPES.check_name(model.recipe, f"{where}: models[{i}].recipe")
+            _validate_params(RECIPES.get(model.recipe), model.params, where, f"models[{i}].params")
+    for i, check in enumerate(suite.checks):
+        CHECKS.check_name(check.name, f"{where}: checks[{i}].name")
+        _validate_params(CHECKS.get(check.name), check.params, where, f"checks[{i}].params")
+        from audit.registry import suggest
+
+        for j, model_name in enumerate(check.models or []):
+            if model_name not in model_names:
+                raise ConfigError(
+                    f"{where}: checks[{i}].models[{j}]: unknown model '{model_name}'; "
+                    f"{suggest(model_name, model_names)}"
+                )
+
+
+def _validate_params(impl: Any, params: dict[str, Any], where: str, prefix: str) -> None:
+    try:
+        impl.Params.model_validate(params)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, where, prefix)) from None
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite file; every problem is a ConfigError naming the file and key."""
+    import yaml
+
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: suite file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read the suite file ({exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        pos = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}{pos}: invalid YAML: {problem}") from None
+    suite = parse_suite(raw, where)
+    suite._source = path.resolve()
+    return suite

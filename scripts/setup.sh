@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One-shot, idempotent set-up: a virtual environment in .venv with audit and its extras.
+# torch is installed first with an exact pin so pip takes the CPU wheel on this machine's disk
+# instead of resolving a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+if ! $VPY -c "import torch" 2>/dev/null; then
+  $VPY -m pip install -q "torch==2.13.0"
+fi
+$VPY -m pip install -q -e ".[torch,explain,dashboard,dev]"
+$VPY -c "import audit, torch, sklearn, fairlearn; print('audit set-up OK: torch', torch.__version__)"
