@@ -7,9 +7,17 @@ torch, shap or transformers. User mistakes (``AuditError``) print one message an
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+
+# Further commands live in their own modules, each with ``register(subparsers)`` that adds the
+# parser and sets ``func``; these modules import only the standard library at top level.
+COMMAND_MODULES: list[str] = [
+    # CI gating commands (gate, diff, card) below this line
+    # dashboard command below this line
+]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -74,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     lister = sub.add_parser("list", help="list registered checks, model recipes and datasets")
     lister.set_defaults(func=_cmd_list)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
     return parser
 
 

@@ -62,6 +62,9 @@ DATASETS = Registry("dataset")
 for _name, _target in {
     "performance": "audit.checks.performance:PerformanceCheck",
     "fairness": "audit.checks.fairness:FairnessCheck",
+    # credit pillars (explain, shift, drift, latency, robustness) below this line
+    # image checks below this line
+    # text checks below this line
 }.items():
     CHECKS.add(_name, _target)
 
@@ -69,10 +72,14 @@ for _name, _target in {
     "logistic_regression": "audit.models.sklearn_recipes:LogisticRegressionRecipe",
     "hist_gradient_boosting": "audit.models.sklearn_recipes:HistGradientBoostingRecipe",
     "credit_mlp": "audit.models.torch_mlp:CreditMLPRecipe",
+    # image recipes below this line
+    # text recipes below this line
 }.items():
     RECIPES.add(_name, _target)
 
 for _name, _target in {
     "german_credit": "audit.data.builtin:load_german_credit",
+    # image datasets below this line
+    # text datasets below this line
 }.items():
     DATASETS.add(_name, _target)

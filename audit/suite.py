@@ -36,11 +36,14 @@ class SplitSpec(Strict):
 
 
 class DataSpec(Strict):
-    """One tabular dataset: a built-in one, or a CSV / Parquet file with declared columns."""
+    """One dataset: a built-in one, or a file (CSV / Parquet / JSONL / NPZ / image folder)."""
 
+    modality: Literal["tabular", "image", "text"] = Field("tabular", description="What the rows are.")
     builtin: str | None = Field(None, description="Name of a built-in dataset, e.g. german_credit.")
     path: str | None = Field(None, description="CSV or Parquet file, relative to the suite file.")
-    format: Literal["csv", "parquet"] | None = Field(None, description="Default: from the suffix.")
+    format: Literal["csv", "parquet", "jsonl", "npz", "folder"] | None = Field(None, description="Default: from the suffix.")
+    text_column: str | None = Field(None, description="Text datasets: the column holding the text.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Loader-specific options (see the loader's docs).")
     target: str | None = Field(None, description="Target column (built-ins have a default).")
     positive_label: str | int | bool | None = Field(
         None, description="Target value treated as the positive (favourable) outcome."

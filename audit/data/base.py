@@ -29,6 +29,10 @@ class Schema:
     sensitive: tuple[str, ...] = ()
     intersections: tuple[tuple[str, ...], ...] = ()
     modality: str = "tabular"
+    extra: tuple[tuple[str, Any], ...] = ()  # modality-specific facts, e.g. (("image_shape", (1, 8, 8)),)
+
+    def info(self, key: str, default: Any = None) -> Any:
+        return dict(self.extra).get(key, default)
 
     @property
     def positive_label(self) -> Any:
@@ -40,10 +44,21 @@ class Schema:
         return self.sensitive + tuple(INTERSECTION_SEP.join(g) for g in self.intersections)
 
 
+def take(X: Any, rows: np.ndarray) -> Any:
+    """Rows of a feature container: DataFrame (tabular), ndarray (images) or list (texts)."""
+    if isinstance(X, pd.DataFrame):
+        return X.iloc[rows].reset_index(drop=True)
+    if isinstance(X, np.ndarray):
+        return X[rows]
+    return [X[i] for i in rows]
+
+
 @dataclass
 class Dataset:
+    """Features ``X`` are a DataFrame (tabular), an ndarray (images, n x C x H x W) or a list of str (text)."""
+
     name: str
-    X: pd.DataFrame
+    X: Any
     y: np.ndarray
     sensitive: pd.DataFrame = field(default_factory=pd.DataFrame)
     ids: np.ndarray | None = None
@@ -63,15 +78,16 @@ class Dataset:
         rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
         return Dataset(
             name=name,
-            X=self.X.iloc[rows].reset_index(drop=True),
+            X=take(self.X, rows),
             y=self.y[rows],
             sensitive=self.sensitive.iloc[rows].reset_index(drop=True),
             ids=self.ids[rows],
         )
 
-    def with_features(self, X: pd.DataFrame, name: str) -> Dataset:
+    def with_features(self, X: Any, name: str) -> Dataset:
         """Same rows and labels with modified features (perturbations, counterfactuals)."""
-        return Dataset(name=name, X=X.reset_index(drop=True), y=self.y, sensitive=self.sensitive, ids=self.ids)
+        X = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else X
+        return Dataset(name=name, X=X, y=self.y, sensitive=self.sensitive, ids=self.ids)
 
     def groups(self, column: str) -> pd.Series:
         """Group labels of a sensitive column or an intersection such as ``sex&age_group``."""
@@ -85,9 +101,16 @@ class Dataset:
 
     def fingerprint(self) -> str:
         h = hashlib.sha256()
-        h.update(pd.util.hash_pandas_object(self.X, index=False).values.tobytes())
+        if isinstance(self.X, pd.DataFrame):
+            h.update(pd.util.hash_pandas_object(self.X, index=False).values.tobytes())
+            h.update(",".join(map(str, self.X.columns)).encode())
+        elif isinstance(self.X, np.ndarray):
+            h.update(str(self.X.shape).encode())
+            h.update(np.ascontiguousarray(self.X).tobytes())
+        else:
+            for text in self.X:
+                h.update(str(text).encode("utf-8", "replace") + b"\x00")
         h.update(np.ascontiguousarray(self.y).tobytes())
-        h.update(",".join(map(str, self.X.columns)).encode())
         return h.hexdigest()
 
 

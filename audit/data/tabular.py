@@ -44,14 +44,26 @@ def _require_columns(frame: pd.DataFrame, names: list[str], key: str, where: str
 def load_frame(spec: DataSpec, suite: Suite) -> tuple[pd.DataFrame, dict[str, Any], str]:
     """The raw frame, the loader's defaults for unset keys, and a description of the source."""
     if spec.builtin is not None:
-        frame, defaults = DATASETS.get(spec.builtin)()
+        frame, defaults = DATASETS.get(spec.builtin)(**spec.options)
         return frame, defaults, f"builtin:{spec.builtin}"
     path = suite.resolve(spec.path)
     return read_table(path, spec.format), {}, str(path)
 
 
+LOADERS = {  # modality -> "module:function" building a DataBundle from the suite
+    "image": "audit.data.image:build_image_bundle",
+    "text": "audit.data.text:build_text_bundle",
+}
+
+
 def build_bundle(suite: Suite) -> DataBundle:
+    """Load, check and split the suite's data (dispatching on ``data.modality``)."""
     spec = suite.data
+    if spec.modality != "tabular":
+        import importlib
+
+        module, _, attr = LOADERS[spec.modality].partition(":")
+        return getattr(importlib.import_module(module), attr)(suite)
     where = str(suite.source or "<suite>")
     frame, defaults, source = load_frame(spec, suite)
     frame.columns = [str(c) for c in frame.columns]
