@@ -24,3 +24,34 @@ def credit_run(tmp_path_factory: pytest.TempPathFactory):
 
     out = tmp_path_factory.mktemp("credit-reports")
     return run_suite(CREDIT_SUITE, output=out, log=None)
+
+
+def write_suite(folder: Path, frame, *, name: str = "synthetic", data: dict | None = None, models: list | None = None, checks: list | None = None, gates: list | None = None, seed: int = 0) -> Path:
+    """Write ``frame`` as CSV and a suite YAML using it; returns the suite path."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / "data.csv", index=False)
+    suite = {
+        "version": 1,
+        "name": name,
+        "seed": seed,
+        "data": {"path": "data.csv", "target": "y", **(data or {})},
+        "models": models or [{"name": "lr", "recipe": "logistic_regression"}],
+        "checks": checks or [{"name": "performance", "params": {"bootstrap": 100}}],
+        "gates": gates or [],
+        "output": {"dir": str(folder / "reports")},
+    }
+    path = folder / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def suite_writer(tmp_path: Path):
+    """``suite_writer(frame, **keys)`` -> path of a suite file over ``frame`` in a temp folder."""
+
+    def make(frame, **keys):
+        return write_suite(tmp_path, frame, **keys)
+
+    return make

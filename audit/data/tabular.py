@@ -50,6 +50,7 @@ def load_frame(spec: DataSpec, suite: Suite) -> tuple[pd.DataFrame, dict[str, An
     return read_table(path, spec.format), {}, str(path)
 
 
+MISSING_GROUP = "(missing)"  # group label of rows whose sensitive value is missing
 LOADERS = {  # modality -> "module:function" building a DataBundle from the suite
     "image": "audit.data.image:build_image_bundle",
     "text": "audit.data.text:build_text_bundle",
@@ -125,7 +126,7 @@ def build_bundle(suite: Suite) -> DataBundle:
     for column in categorical:
         X[column] = X[column].astype(object).where(X[column].notna(), np.nan)
         X[column] = X[column].map(lambda v: v if isinstance(v, float) and np.isnan(v) else str(v))
-    sens = frame[sensitive].astype(str).reset_index(drop=True) if sensitive else pd.DataFrame(index=frame.index)
+    sens = frame[sensitive].astype(object).where(frame[sensitive].notna(), MISSING_GROUP).astype(str) if sensitive else pd.DataFrame(index=frame.index)
     ids = frame[spec.id_column].to_numpy() if spec.id_column else np.arange(len(frame))
     full = Dataset("all", X.reset_index(drop=True), y, sens.reset_index(drop=True), ids)
     train_rows, test_rows = split_rows(y, spec.split.test_size, spec.split.stratify, suite.seed, where)
