@@ -1,0 +1,308 @@
+"""SHAP values for a tabular model, with the explainer chosen by ``model.kind``.
+
+- ``tree``: exact ``shap.TreeExplainer`` (tree-path-dependent) on ``model.estimator`` over the
+  encoded matrix; it explains the raw margin, which for boosted classifiers is the log-odds.
+- ``linear``: ``shap.LinearExplainer`` with the mean of all encoded training rows as background;
+  a row's SHAP values are then exactly ``coef * (x - mean)`` on the log-odds (decision function).
+- ``mlp`` with a ``torch_module``: ``shap.DeepExplainer`` on the module's logit, against a seeded
+  sample of ``background_size`` encoded training rows (never a full kernel background).
+- anything else: ``shap.PermutationExplainer`` on the positive-class probability, over the
+  encoded matrix (``model.proba_from_encoded``) when the adapter has one, else over the raw rows
+  with categorical features mapped to integer codes; background: a seeded sample.
+
+shap draws from numpy's global RNG in places; every call runs inside ``numpy_global_seed`` which
+seeds it from the check's generator and restores the caller's state afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class TabularShap:
+    """Per-row SHAP values of one model on the explained rows, in one output space."""
+
+    explainer: str
+    output_space: str  # "log-odds", "probability" or "margin"
+    background: str
+    values: np.ndarray  # (n_rows, n_columns), columns as in ``columns``
+    base_values: np.ndarray  # (n_rows,)
+    output: np.ndarray  # (n_rows,) the model's own output in ``output_space``
+    columns: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # column -> original feature
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # positions in the test set
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def base_value(self) -> float:
+        return float(np.mean(self.base_values)) if len(self.base_values) else float("nan")
+
+    @property
+    def additivity_error(self) -> float:
+        """max |base + sum(SHAP) - output| over the rows, in the explained output space."""
+        if not len(self.output):
+            return 0.0
+        return float(np.max(np.abs(self.base_values + self.values.sum(axis=1) - self.output)))
+
+
+@contextmanager
+def numpy_global_seed(seed: int) -> Iterator[None]:
+    """Seed numpy's global RNG for the block, then restore the caller's state."""
+    state = np.random.get_state()
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+@contextmanager
+def torch_global_seed(seed: int) -> Iterator[None]:
+    """Seed torch's global CPU RNG for the block without disturbing the caller's stream."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def explain_shap(
+    model: Any, train_X: Any, X: Any, p_pos: np.ndarray, *, background_size: int, rng: np.random.Generator
+) -> TabularShap:
+    """SHAP values of ``model`` on raw rows ``X``; ``p_pos`` is its positive-class probability there."""
+    seed = int(rng.integers(2**31 - 1))
+    start = time.perf_counter()
+    with numpy_global_seed(seed):
+        result = _dispatch(
+            model, train_X, X, np.asarray(p_pos, dtype=np.float64), background_size, np.random.default_rng(seed), seed
+        )
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _dispatch(
+    model: Any, train_X: Any, X: Any, p_pos: np.ndarray, background_size: int, rng: np.random.Generator, seed: int
+) -> TabularShap:
+    try:
+        Ztr, Z = model.transform(train_X), model.transform(X)
+    except NotImplementedError:
+        return _raw_permutation(model, train_X, X, background_size, rng, seed)
+    columns, sources = list(model.feature_names_out), dict(model.feature_sources)
+    notes: list[str] = []
+    kind, estimator = getattr(model, "kind", "other"), getattr(model, "estimator", None)
+    attempts: list[tuple[str, Callable[[], TabularShap]]] = []
+    if kind == "tree" and estimator is not None:
+        attempts.append(("TreeExplainer", lambda: _tree(estimator, Z, p_pos)))
+    if kind == "linear" and estimator is not None:
+        attempts.append(("LinearExplainer", lambda: _linear(estimator, Ztr, Z, p_pos)))
+    if kind == "mlp" and getattr(model, "torch_module", None) is not None:
+        attempts.append(("DeepExplainer", lambda: _deep(model.torch_module, Ztr, Z, p_pos, background_size, rng, seed)))
+    for name, attempt in attempts:
+        try:
+            result = attempt()
+            break
+        except Exception as exc:  # an estimator the specialised explainer does not know: fall back
+            notes.append(
+                f"{name} could not explain this {kind} model ({exc.__class__.__name__}: {exc}); used the permutation explainer instead"
+            )
+    else:
+        if not hasattr(model, "proba_from_encoded"):
+            return _raw_permutation(model, train_X, X, background_size, rng, seed)
+        result = _permutation(
+            lambda M: model.proba_from_encoded(M)[:, -1], Ztr, Z, background_size, rng, seed, "encoded"
+        )
+    if result.output_space == "margin":
+        notes.append(
+            "the explained output is the estimator's raw margin, which is not the log-odds of the positive class"
+        )
+    result.columns, result.sources, result.notes = columns, sources, notes + result.notes
+    return result
+
+
+def _orient(
+    values: np.ndarray, base: np.ndarray, output: np.ndarray, p_pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Name the output space of a margin explanation and make it favour the positive class.
+
+    The margin is compared with the log-odds of the positive-class probability; a margin of the
+    other class is negated (SHAP values are linear in the output). Anything else stays 'margin'.
+    """
+    inside = (p_pos > 1e-9) & (p_pos < 1 - 1e-9)
+    if inside.any():
+        logit = np.log(p_pos[inside] / (1 - p_pos[inside]))
+        if np.allclose(output[inside], logit, rtol=1e-4, atol=1e-4):
+            return values, base, output, "log-odds"
+        if np.allclose(-output[inside], logit, rtol=1e-4, atol=1e-4):
+            return -values, -base, -output, "log-odds"
+    return values, base, output, "margin"
+
+
+def _positive_column(estimator: Any, Z: np.ndarray, p_pos: np.ndarray) -> int:
+    """The estimator's predict_proba column that equals the positive-class probability."""
+    proba = np.asarray(estimator.predict_proba(Z), dtype=np.float64)
+    return int(np.argmin(np.abs(proba - p_pos[:, None]).max(axis=0)))
+
+
+def _tree(estimator: Any, Z: np.ndarray, p_pos: np.ndarray) -> TabularShap:
+    import shap
+
+    explainer = shap.TreeExplainer(estimator, feature_perturbation="tree_path_dependent")
+    explanation = explainer(Z)  # check_additivity stays on: shap raises if the trees disagree
+    values, base = (
+        np.asarray(explanation.values, dtype=np.float64),
+        np.asarray(explanation.base_values, dtype=np.float64),
+    )
+    how = "TreeExplainer (exact, tree_path_dependent)"
+    background = "none: the trees' own training cover"
+    if values.ndim == 3:  # one output per class (e.g. forests explain probabilities)
+        k = _positive_column(estimator, Z, p_pos)
+        values, base = values[..., k], base.reshape(len(Z), -1)[:, k]
+        output = base + values.sum(axis=1)
+        space = "probability" if np.allclose(output, p_pos, atol=1e-6) else "margin"
+        return TabularShap(how, space, background, values, base, output if space == "margin" else p_pos)
+    output = np.asarray(estimator.decision_function(Z), dtype=np.float64).reshape(-1)
+    values, base, output, space = _orient(values, base.reshape(-1) * np.ones(len(Z)), output, p_pos)
+    return TabularShap(how, space, background, values, base, output)
+
+
+def _linear(estimator: Any, Ztr: np.ndarray, Z: np.ndarray, p_pos: np.ndarray) -> TabularShap:
+    import shap
+
+    Ztr = np.asarray(Ztr, dtype=np.float64)
+    mean = Ztr.mean(axis=0)
+    # (mean, cov) rather than the data: shap would otherwise subsample 100 rows for the mean
+    explainer = shap.LinearExplainer(estimator, (mean, np.cov(Ztr, rowvar=False)))
+    explanation = explainer(np.asarray(Z, dtype=np.float64))
+    values, base = (
+        np.asarray(explanation.values, dtype=np.float64),
+        np.asarray(explanation.base_values, dtype=np.float64),
+    )
+    if values.ndim == 3:
+        raise ValueError("multi-output linear models are not supported")
+    output = np.asarray(estimator.decision_function(Z), dtype=np.float64).reshape(-1)
+    values, base, output, space = _orient(values, base.reshape(-1) * np.ones(len(Z)), output, p_pos)
+    return TabularShap(
+        "LinearExplainer (interventional)", space, f"mean of all {len(Ztr)} encoded training rows", values, base, output
+    )
+
+
+def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(n, size=min(size, n), replace=False))
+
+
+def _deep(
+    module: Any,
+    Ztr: np.ndarray,
+    Z: np.ndarray,
+    p_pos: np.ndarray,
+    background_size: int,
+    rng: np.random.Generator,
+    seed: int,
+) -> TabularShap:
+    import copy
+
+    import shap
+    import torch
+
+    module = copy.deepcopy(module).eval()  # DeepExplainer hooks the module; keep the adapter's clean
+    dtype = next(module.parameters()).dtype
+    rows = _sample(len(Ztr), background_size, rng)
+    background = torch.as_tensor(np.asarray(Ztr)[rows], dtype=dtype)
+    x = torch.as_tensor(np.asarray(Z), dtype=dtype)
+    with torch.no_grad():
+        output = module(x).detach().double().numpy().reshape(len(Z), -1)
+    if output.shape[1] != 1:
+        raise ValueError(f"the module gives {output.shape[1]} outputs per row; DeepExplainer here expects one logit")
+    with torch_global_seed(seed):
+        explainer = shap.DeepExplainer(module, background)
+        values = np.asarray(explainer.shap_values(x, check_additivity=False), dtype=np.float64).reshape(len(Z), -1)
+    base = np.full(len(Z), float(np.ravel(explainer.expected_value)[0]))
+    values, base, output, space = _orient(values, base, output[:, 0], p_pos)
+    return TabularShap(
+        "DeepExplainer (DeepLIFT rescale)",
+        space,
+        f"seeded sample of {len(rows)} encoded training rows",
+        values,
+        base,
+        output,
+    )
+
+
+def _permutation(
+    f: Callable[[np.ndarray], np.ndarray],
+    Ztr: np.ndarray,
+    Z: np.ndarray,
+    background_size: int,
+    rng: np.random.Generator,
+    seed: int,
+    where: str,
+) -> TabularShap:
+    """One antithetic permutation per row (2d+1 evaluations): exact additivity, approximate values."""
+    import shap
+
+    Ztr, Z = np.asarray(Ztr, dtype=np.float64), np.asarray(Z, dtype=np.float64)
+    rows = _sample(len(Ztr), background_size, rng)
+    masker = shap.maskers.Independent(Ztr[rows], max_samples=len(rows))
+    explainer = shap.PermutationExplainer(f, masker, seed=seed)
+    explanation = explainer(Z, max_evals=2 * Z.shape[1] + 1, silent=True)
+    values, base = (
+        np.asarray(explanation.values, dtype=np.float64),
+        np.asarray(explanation.base_values, dtype=np.float64),
+    )
+    output = np.asarray(f(Z), dtype=np.float64)
+    return TabularShap(
+        f"PermutationExplainer ({where} features)",
+        "probability",
+        f"seeded sample of {len(rows)} {where} training rows",
+        values,
+        base.reshape(-1),
+        output,
+    )
+
+
+def _raw_permutation(
+    model: Any, train_X: pd.DataFrame, X: pd.DataFrame, background_size: int, rng: np.random.Generator, seed: int
+) -> TabularShap:
+    """Permutation SHAP over the raw features, categoricals as integer codes decoded per call."""
+    columns = [str(c) for c in X.columns]
+    categories = {
+        c: sorted(pd.concat([train_X[c], X[c]]).dropna().astype(str).unique())
+        for c in columns
+        if not pd.api.types.is_numeric_dtype(train_X[c])
+    }
+
+    def encode(frame: pd.DataFrame) -> np.ndarray:
+        parts = [
+            pd.Categorical(frame[c].astype(object).where(frame[c].notna()), categories=categories[c]).codes.astype(
+                np.float64
+            )
+            if c in categories
+            else frame[c].to_numpy(dtype=np.float64)
+            for c in columns
+        ]
+        return np.column_stack(parts)
+
+    def decode(M: np.ndarray) -> pd.DataFrame:
+        data = {}
+        for j, c in enumerate(columns):
+            if c in categories:
+                codes = np.rint(M[:, j]).astype(int)
+                data[c] = [categories[c][k] if k >= 0 else np.nan for k in codes]
+            else:
+                data[c] = M[:, j]
+        return pd.DataFrame(data)
+
+    result = _permutation(
+        lambda M: model.predict_proba(decode(M))[:, -1], encode(train_X), encode(X), background_size, rng, seed, "raw"
+    )
+    result.columns, result.sources = columns, {c: c for c in columns}
+    return result
