@@ -1,7 +1,10 @@
 """``performance``: headline classification metrics with bootstrap intervals, overall and per slice.
 
 All metrics come from one vectorised pass over the bootstrap replicates
-(``audit.metrics.binary``), which equals scikit-learn on every replicate.
+(``audit.metrics.binary``; ``audit.metrics.multiclass`` for more than two classes), which equals
+scikit-learn on every replicate. Multiclass targets get macro averages overall and precision /
+recall / F1 per class (group ``class=<label>``); the check only reads predictions, so it serves
+every modality.
 """
 
 from __future__ import annotations
@@ -13,8 +16,16 @@ from pydantic import Field
 
 from audit.checks.base import Check, CheckParams, CheckResult
 from audit.data.base import group_label
-from audit.errors import CheckError
-from audit.metrics.binary import DIRECTION, METRICS, binary_metrics, bootstrap_indices, calibration_curve, confusion_counts, percentile_ci
+from audit.metrics import multiclass as mc
+from audit.metrics.binary import (
+    DIRECTION,
+    METRICS,
+    binary_metrics,
+    bootstrap_indices,
+    calibration_curve,
+    confusion_counts,
+    percentile_ci,
+)
 
 if TYPE_CHECKING:
     from audit.engine import Context
@@ -34,11 +45,12 @@ class PerformanceParams(CheckParams):
 class PerformanceCheck(Check):
     name = "performance"
     Params = PerformanceParams
+    modalities = ("tabular", "image", "text")
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: PerformanceParams = self.params
         if len(ctx.schema.classes) != 2:
-            raise CheckError("performance on tabular data supports binary targets; this target has more classes")
+            return self._run_multiclass(ctx, model)
         result = CheckResult(self.name, model.name)
         test = ctx.data.test
         pred = ctx.predict(model, test)
@@ -93,3 +105,54 @@ class PerformanceCheck(Check):
                     values[name].append(point[name])
             result.figure("grouped_bar", title=f"Performance by {column}", categories=labels, series={k: values[k] for k in ("accuracy", "recall", "roc_auc")}, value_range=(0.0, 1.0))
         result.table("slices", rows_out)
+
+    def _run_multiclass(self, ctx: Context, model: ModelAdapter) -> CheckResult:
+        p: PerformanceParams = self.params
+        result = CheckResult(self.name, model.name)
+        test, labels = ctx.data.test, [str(c) for c in ctx.schema.classes]
+        proba = ctx.predict(model, test).proba
+        y, y_hat = test.y, proba.argmax(axis=1)
+        rng = ctx.rng(self.name, model.name)
+        self._measure_multiclass(result, y, y_hat, proba, rng, None)
+        idx = bootstrap_indices(len(y), p.bootstrap, rng) if p.bootstrap else None
+        per = mc.per_class_metrics(y, y_hat, len(labels))
+        boots = mc.per_class_metrics(y, y_hat, len(labels), idx) if idx is not None else None
+        rows = []
+        for k, label in enumerate(labels):
+            support = int(per["support"][k])
+            if support < p.min_group_size:
+                result.warn(f"class {label} has {support} test rows (< {p.min_group_size}); its metrics are unreliable")
+            row = {"class": label, "support": support}
+            for name in mc.PER_CLASS:
+                ci = percentile_ci(boots[name][:, k], p.confidence) if boots is not None else None
+                result.add(name, float(per[name][k]), ci=ci, n=support, group=group_label("class", label), direction="higher")
+                row[name], row[f"{name}_ci"] = float(per[name][k]), ci
+            rows.append(row)
+        result.table("per_class", rows)
+        result.figure("grouped_bar", title="Precision, recall and F1 by class (test)", categories=labels,
+                      series={k: [r[k] for r in rows] for k in mc.PER_CLASS}, value_range=(0.0, 1.0))
+        cm = mc.confusion_matrices(y, y_hat, len(labels))
+        result.table("confusion_matrix", [{"actual": labels[i], **{f"predicted {labels[j]}": int(cm[i, j]) for j in range(len(labels))}} for i in range(len(labels))])
+        result.figure("heatmap", title="Confusion matrix (test)", matrix=cm.tolist(), row_labels=labels, col_labels=labels, x_label="predicted", y_label="actual")
+        curve = calibration_curve((y_hat == y).astype(int), proba.max(axis=1), n_bins=p.calibration_bins)
+        keep = curve["count"] > 0
+        result.figure(
+            "line", title="Top-label calibration (test): accuracy by confidence (max probability)",
+            series={model.name: (curve["mean_pred"][keep].tolist(), curve["frac_pos"][keep].tolist())},
+            diagonal=True, x_label="mean confidence", y_label="accuracy", value_range=(0.0, 1.0),
+        )
+        if p.slices:
+            for column in ctx.schema.group_columns:
+                groups = test.groups(column).to_numpy()
+                for value in sorted(set(groups), key=str):
+                    rows_in = np.flatnonzero(groups == value)
+                    self._measure_multiclass(result, y[rows_in], y_hat[rows_in], proba[rows_in], rng, group_label(column, value))
+        return result
+
+    def _measure_multiclass(self, result: CheckResult, y: np.ndarray, y_hat: np.ndarray, proba: np.ndarray, rng: np.random.Generator, group: str | None) -> None:
+        p: PerformanceParams = self.params
+        point = mc.multiclass_metrics(y, y_hat, proba, n_bins=p.calibration_bins)
+        boots = mc.multiclass_metrics(y, y_hat, proba, bootstrap_indices(len(y), p.bootstrap, rng), n_bins=p.calibration_bins) if p.bootstrap else None
+        for name in mc.METRICS:
+            ci = percentile_ci(boots[name], p.confidence) if boots is not None else None
+            result.add(name, float(point[name]), ci=ci, n=len(y), group=group, direction=mc.DIRECTION[name])
