@@ -63,8 +63,21 @@ for _name, _target in {
     "performance": "audit.checks.performance:PerformanceCheck",
     "fairness": "audit.checks.fairness:FairnessCheck",
     # credit pillars (explain, shift, drift, latency, robustness) below this line
+    "explain": "audit.checks.explain:ExplainCheck",
+    "shift": "audit.checks.shift:ShiftCheck",
+    "drift": "audit.checks.drift:DriftCheck",
+    "latency": "audit.checks.latency:LatencyCheck",
+    "robustness": "audit.checks.robustness:RobustnessCheck",
     # image checks below this line
+    "class_disparity": "audit.checks.image_disparity:ClassDisparityCheck",
+    "image_shift": "audit.checks.image_shift:ImageShiftCheck",
+    "image_robustness": "audit.checks.image_robustness:ImageRobustnessCheck",
+    "image_explain": "audit.checks.image_explain:ImageExplainCheck",
     # text checks below this line
+    "text_shift": "audit.checks.text_shift:TextShiftCheck",
+    "text_robustness": "audit.checks.text_robustness:TextRobustnessCheck",
+    "text_fairness": "audit.checks.text_fairness:TextFairnessCheck",
+    "text_explain": "audit.checks.text_explain:TextExplainCheck",
 }.items():
     CHECKS.add(_name, _target)
 
@@ -73,13 +86,19 @@ for _name, _target in {
     "hist_gradient_boosting": "audit.models.sklearn_recipes:HistGradientBoostingRecipe",
     "credit_mlp": "audit.models.torch_mlp:CreditMLPRecipe",
     # image recipes below this line
+    "digits_cnn": "audit.models.cnn:DigitsCNNRecipe",
+    "pixel_logreg": "audit.models.image_baseline:PixelLogRegRecipe",
     # text recipes below this line
+    "minilm_classifier": "audit.models.text_models:MiniLMClassifierRecipe",
+    "tfidf_logreg": "audit.models.text_models:TfidfLogRegRecipe",
 }.items():
     RECIPES.add(_name, _target)
 
 for _name, _target in {
     "german_credit": "audit.data.builtin:load_german_credit",
     # image datasets below this line
+    "digits": "audit.data.image:load_digits",
     # text datasets below this line
+    "tweets": "audit.data.text:load_tweets",
 }.items():
     DATASETS.add(_name, _target)

@@ -19,7 +19,7 @@ from audit.errors import ConfigError
 SCHEMA_VERSION = 1
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 GATE_RE = re.compile(
-    r"^\s*(?:(?P<on>value|ci_low|ci_high)\(\s*(?P<wrapped>[^()]+?)\s*\)|(?P<metric>[^\s<>=!]+))"
+    r"^\s*(?:(?P<on>value|ci_low|ci_high)\(\s*(?P<wrapped>[^()]+?)\s*\)|(?P<metric>[^\s\[<>=!]+(?:\[[^\]]*\])?))"
     r"\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<threshold>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
 )
 
@@ -119,7 +119,7 @@ class GateSpec(Strict):
 
     metric: str = Field(description="Metric path, e.g. gbm/fairness/demographic_parity_difference[sex]")
     op: Literal["<=", ">=", "<", ">", "==", "!="]
-    threshold: float
+    threshold: float = Field(allow_inf_nan=False)
     on: Literal["value", "ci_low", "ci_high"] = Field(
         "value", description="Compare the value or a bound of its 95% interval."
     )
@@ -216,9 +216,18 @@ def describe_validation_error(exc: ValidationError, where: str, prefix: str = ""
             msg = "required key is missing"
         shown = err.get("input")
         if err["type"] not in ("missing", "extra_forbidden") and not isinstance(shown, dict):
-            msg += f" (got {shown!r})"
+            msg += f" (got {_short_repr(shown)})"
         lines.append(f"{where}: {loc}: {msg}")
     return "\n".join(lines)
+
+
+def _short_repr(value: Any) -> str:
+    """A bounded repr: YAML aliases can make a tiny file hold a huge (shared) structure."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict, short.maxstring, short.maxother = 3, 6, 6, 80, 80
+    return short.repr(value)
 
 
 def parse_suite(raw: Any, where: str = "<suite>") -> Suite:
@@ -283,6 +292,9 @@ def load_suite(path: str | Path) -> Suite:
         pos = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}{pos}: invalid YAML: {problem}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. a date like 2020-13-45, or absurd nesting
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ConfigError(f"{where}: invalid YAML value: {problem}") from None
     suite = parse_suite(raw, where)
     suite._source = path.resolve()
     return suite

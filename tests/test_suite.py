@@ -106,6 +106,8 @@ def test_check_restricted_to_unknown_model(tmp_path):
         ("gbm/fairness/demographic_parity_difference[sex] <= 0.10", "gbm/fairness/demographic_parity_difference[sex]", "<=", 0.1, "value"),
         ("*/performance/roc_auc>=0.7", "*/performance/roc_auc", ">=", 0.7, "value"),
         ("ci_low(lr/performance/accuracy) > 6.5e-1", "lr/performance/accuracy", ">", 0.65, "ci_low"),
+        ("gbm/fairness/selection_rate[sex&age_group=female&<25]>=0.5", "gbm/fairness/selection_rate[sex&age_group=female&<25]", ">=", 0.5, "value"),
+        ("ci_high(*/latency/throughput_rps[batch=256]) != 1", "*/latency/throughput_rps[batch=256]", "!=", 1.0, "ci_high"),
     ],
 )
 def test_gate_strings_parse(text, metric, op, threshold, on):
