@@ -1,0 +1,1 @@
+"""The Streamlit dashboard (``dashboards/app.py``); its pages live in ``dashboards.views``."""

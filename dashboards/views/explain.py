@@ -1,0 +1,269 @@
+"""Explanation explorer: one model, one test row; its saved SHAP, and a what-if form.
+
+The what-if reloads the run's model safely and verified (``audit.dashboard.whatif``), scores
+the edited row and explains it with permutation Shapley values over the raw features. That is
+new work on a new row, not a stored metric recomputed. Without artefacts (cache cleared, suite
+file moved, a non-tabular model) the page says why and shows the saved explanations only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from audit.dashboard.figures import PALETTE, plain
+from audit.dashboard.whatif import WhatIf, WhatIfUnavailable, open_whatif, saved_local_shap, stored_scores
+from dashboards.views.common import Ctx, md, no_runs, plot, show_figure
+
+TOP = 15
+MISSING = "(missing)"
+
+
+@st.cache_resource(show_spinner="Loading the run's model and test rows…", max_entries=8, ttl=600)
+def _open(run_dir: str, run_id: str, model: str) -> WhatIf | str:
+    """The verified what-if for one model of one run, or the reason it is unavailable (cached)."""
+    from pathlib import Path
+
+    from audit.dashboard.runs import load_run
+
+    try:
+        return open_whatif(load_run(Path(run_dir)), Path(run_dir), model)
+    except WhatIfUnavailable as exc:
+        return str(exc)
+
+
+@st.cache_data(max_entries=64)
+def _scores(run_dir: str, model: str) -> dict[str, float]:
+    from pathlib import Path
+
+    return stored_scores(Path(run_dir), model) or {}
+
+
+def render(ctx: Ctx) -> None:
+    st.title("Explanation explorer")
+    if ctx.results is None or ctx.entry is None:
+        no_runs(ctx)
+        return
+    r, run_dir = ctx.results, ctx.entry.path
+    model = st.selectbox("Model", list(r.models), key="ex_model")
+    saved = saved_local_shap(run_dir, model)
+    what = _open(str(run_dir), r.run_id, model)
+    if isinstance(what, str):
+        st.warning(md(f"What-if is unavailable: {what}.") + " Showing the explanations saved with the run.")
+        what = None
+    saved_rows = {str(row["row_id"]): row for row in (saved or {}).get("rows", [])}
+    ids = list(what.rows.index) if what is not None else list(saved_rows)
+    if not ids:
+        st.info("No saved per-row explanations for this model (add the explain check to the suite).")
+        _saved_figures(ctx, model)
+        return
+    scores = _scores(str(run_dir), model)
+    first = next((i for i in ids if i in saved_rows), ids[0])
+    row_id = st.selectbox(
+        "Test row (id)",
+        ids,
+        index=ids.index(first),
+        key=f"ex_row_{model}",
+        format_func=lambda i: _row_label(i, what, scores, saved_rows),
+    )
+    cols = st.columns(3)
+    actual = what.labels[row_id] if what is not None else saved_rows.get(row_id, {}).get("label", "?")
+    cols[0].metric("Actual outcome", str(actual))
+    stored = scores.get(row_id, saved_rows.get(row_id, {}).get("probability"))
+    cols[1].metric(
+        md(f"Stored score P({what.positive if what else (saved or {}).get('positive_label', 'positive')})"),
+        "n/a" if stored is None else f"{stored:.4f}",
+    )
+    if row_id in saved_rows:
+        _saved_shap(saved, saved_rows[row_id])
+    if what is not None:
+        for note in what.notes:
+            st.caption(md(note))
+        _what_if(what, model, row_id, cols[2])
+    _saved_figures(ctx, model)
+
+
+def _row_label(i: str, what: WhatIf | None, scores: dict[str, float], saved: dict[str, Any]) -> str:
+    label = what.labels[i] if what is not None else saved.get(i, {}).get("label", "")
+    score = scores.get(i)
+    mark = " · saved SHAP" if i in saved else ""
+    return f"{i} · actual {label}" + (f" · score {score:.3f}" if score is not None else "") + mark
+
+
+def _saved_shap(saved: dict[str, Any], row: dict[str, Any]) -> None:
+    import plotly.graph_objects as go
+
+    shap = sorted(row["shap"].items(), key=lambda kv: -abs(kv[1]))[:TOP]
+    values = row.get("values") or {}
+    fig = go.Figure(
+        go.Bar(
+            x=[v for _, v in shap],
+            y=[plain(f"{f} = {values.get(f, '?')}") for f, _ in shap],
+            orientation="h",
+            marker_color=[PALETTE[0] if v >= 0 else PALETTE[3] for _, v in shap],
+        )
+    )
+    space = saved.get("output_space", "model output")
+    fig.update_layout(
+        template="plotly_white",
+        title=plain(f"Saved SHAP of this row ({saved.get('explainer', '?')}, {space}), top {len(shap)}"),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    plot(fig, key="ex_saved_shap")
+    st.caption(
+        md(
+            f"From the run's local_shap.json: base value {_num(row.get('base_value', saved.get('base_value')))}, "
+            f"model output {_num(row.get('prediction'))} ({space}); blue raises the {saved.get('positive_label', 'positive')} score."
+        )
+    )
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+
+def _inputs(what: WhatIf, model: str, row_id: str) -> dict[str, Any]:
+    """The form's widgets, one per feature, holding the row's values until edited."""
+    original = what.row(row_id).iloc[0]
+    cols = st.columns(4)
+    values: dict[str, Any] = {}
+    for i, feature in enumerate(what.features):
+        key = f"wi_{model}_{row_id}_{feature}"
+        value = original[feature]
+        with cols[i % 4]:
+            if feature in what.numeric:
+                missing = value is None or (isinstance(value, float) and np.isnan(value))
+                integral = (
+                    not missing
+                    and float(value).is_integer()
+                    and pd.api.types.is_integer_dtype(what.rows[feature].dtype)
+                )
+                start = None if missing else (int(value) if integral else float(value))
+                values[feature] = st.number_input(md(feature), value=start, step=1 if integral else None, key=key)
+            else:
+                options = list(what.categories.get(feature, []))
+                current = MISSING if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+                if current not in options:
+                    options.append(current)
+                values[feature] = st.selectbox(md(feature), options, index=options.index(current), key=key)
+    return values
+
+
+def _edited_frame(what: WhatIf, row_id: str, values: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    original = what.row(row_id)
+    edited = original.copy()
+    changed = []
+    for feature, value in values.items():
+        if feature in what.numeric:
+            value = np.nan if value is None else value
+            if pd.api.types.is_integer_dtype(edited[feature].dtype) and not float(value).is_integer():
+                edited[feature] = edited[feature].astype(np.float64)
+        else:
+            value = np.nan if value == MISSING else value
+        before = original[feature].iloc[0]
+        if not (_same(before, value)):
+            changed.append(feature)
+        edited.loc[0, feature] = value
+    return edited, changed
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True
+    try:
+        return bool(a == b) or (
+            isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)) and float(a) == float(b)
+        )
+    except (TypeError, ValueError):
+        return False
+
+
+def _what_if(what: WhatIf, model: str, row_id: str, score_slot: Any) -> None:
+    import plotly.graph_objects as go
+
+    st.header("What if?")
+    st.caption(
+        "Edit feature values and press Score. The score and attributions are computed for the edited row with the run's own model."
+    )
+    with st.form(key=f"wi_form_{model}_{row_id}"):
+        values = _inputs(what, model, row_id)
+        st.form_submit_button("Score edited row", type="primary")
+    edited, changed = _edited_frame(what, row_id, values)
+    base = _explain(what, model, row_id, what.row(row_id))
+    live = _explain(what, model, row_id, edited) if changed else base
+    score_slot.metric(
+        md(f"Edited score P({what.positive})"),
+        f"{live.score:.4f}",
+        delta=f"{live.score - base.score:+.4f}" if changed else None,
+    )
+    if changed:
+        st.info(md(f"Changed: {', '.join(f'{f} → {edited[f].iloc[0]}' for f in changed)}"))
+    frame = pd.DataFrame({"feature": base.features, "original": base.values, "edited": live.values})
+    frame = frame.reindex(frame[["original", "edited"]].abs().max(axis=1).sort_values(ascending=False).index)[:TOP]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            y=[plain(f) for f in frame["feature"]],
+            x=frame["original"],
+            orientation="h",
+            name="original row",
+            marker_color=PALETTE[5],
+        )
+    )
+    if changed:
+        fig.add_trace(
+            go.Bar(
+                y=[plain(f) for f in frame["feature"]],
+                x=frame["edited"],
+                orientation="h",
+                name="edited row",
+                marker_color=PALETTE[0],
+            )
+        )
+    fig.update_layout(
+        template="plotly_white",
+        barmode="group",
+        title=f"Shapley attributions on P({plain(what.positive)}), top {len(frame)}",
+        legend={"orientation": "h", "y": -0.15},
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    plot(fig, key="ex_live_shap")
+    method = "exact" if live.exact else f"{live.n_orders} sampled feature orders (antithetic)"
+    st.caption(
+        md(
+            f"Interventional Shapley values by permutation ({method}, {len(what.background)} background training rows): "
+            f"they sum to score − mean background score = {live.score:.4f} − {live.base:.4f}. Probability scale, so they differ in scale from log-odds SHAP."
+        )
+    )
+    with st.expander("Attributions as a table"):
+        st.dataframe(frame.reset_index(drop=True), hide_index=True)
+
+
+def _explain(what: WhatIf, model: str, row_id: str, row: pd.DataFrame) -> Any:
+    """Attributions for a row, memoised per session (edits repeat as the page reruns)."""
+    memo = st.session_state.setdefault("_wi_memo", {})
+    key = (id(what), model, row_id, tuple(map(str, row.iloc[0].tolist())))
+    if key not in memo:
+        if len(memo) > 64:
+            memo.clear()
+        memo[key] = what.explain(row)
+    return memo[key]
+
+
+def _saved_figures(ctx: Ctx, model: str) -> None:
+    records = [
+        c
+        for c in (ctx.results.checks if ctx.results else [])
+        if "explain" in c.check and c.model == model and c.figures
+    ]
+    if not records:
+        return
+    with st.expander(md(f"Saved explanation figures of {model}"), expanded=False):
+        for record in records:
+            for i, spec in enumerate(record.figures):
+                show_figure(spec, ctx.entry.path if ctx.entry else None, key=f"ex_fig_{record.check}_{i}")
