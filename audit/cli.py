@@ -16,17 +16,25 @@ from collections.abc import Callable, Sequence
 # parser and sets ``func``; these modules import only the standard library at top level.
 COMMAND_MODULES: list[str] = [
     # CI gating commands (gate, diff, card) below this line
+    "audit.commands.gate",
+    "audit.commands.diff",
+    "audit.commands.card",
     # dashboard command below this line
+    "audit.commands.dashboard",
 ]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from audit.engine import run_suite
+    from audit.errors import ConfigError
+    from audit.gates import exit_code
     from audit.report.console import summary
 
-    outcome = run_suite(args.suite, output=args.output, seed=args.seed, log=None if args.quiet else _log)
+    if args.suite is None and args.resume is None:
+        raise ConfigError("audit run needs a suite file (or --resume RUN_DIR)")
+    outcome = run_suite(args.suite, output=args.output, seed=args.seed, log=None if args.quiet else _log, resume=args.resume)
     print(summary(outcome.results, str(outcome.run_dir)))
-    return outcome.exit_code
+    return exit_code(outcome.results.status, args.fail_on)
 
 
 def _log(message: str) -> None:
@@ -66,10 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a suite and write a run folder (exit 0 pass, 1 gate failed, 2 bad input)")
-    run.add_argument("suite", help="suite YAML file")
+    run.add_argument("suite", nargs="?", help="suite YAML file (optional with --resume)")
     run.add_argument("--output", "-o", default=None, help="folder for run folders (default: the suite's output.dir, 'reports')")
     run.add_argument("--seed", type=int, default=None, help="override the suite's seed")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    run.add_argument("--resume", metavar="RUN_DIR", default=None, help="finish an interrupted run: its hidden '.<run id>.partial' folder")
+    run.add_argument("--fail-on", choices=("fail", "warn"), default="fail", help="exit 1 on failing gates (default) or on warnings too")
     run.set_defaults(func=_cmd_run)
 
     validate = sub.add_parser("validate", help="check a suite file without running it")

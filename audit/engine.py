@@ -3,7 +3,9 @@
 Everything that can be wrong with the user's input (suite, data, model files) is found before
 the run folder exists, so bad input writes nothing. Checks run in isolation: an exception
 becomes an ``error`` record and the run goes on. The run is written into a hidden partial
-folder which is renamed into place only when complete.
+folder which is renamed into place only when complete; each finished check is checkpointed
+there (``audit.checkpoint``), so a run stopped by Ctrl-C, a crash or SIGKILL can be resumed with
+``run_suite(..., resume=partial_folder)`` and never leaves a truncated ``results.json``.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from audit import checkpoint
 from audit.data.base import DataBundle, Dataset
+from audit.errors import ConfigError
 from audit.gates import evaluate_gates, exit_code, overall_status
 from audit.models.base import ModelAdapter
 from audit.results import CheckRecord, Metric, RunResults, save_results
@@ -106,19 +111,36 @@ def new_run_id() -> str:
 
 
 def run_suite(
-    suite: Suite | str | Path,
+    suite: Suite | str | Path | None,
     *,
     output: str | Path | None = None,
     seed: int | None = None,
     log: Callable[[str], None] | None = _stderr,
+    resume: str | Path | None = None,
 ) -> RunOutcome:
-    """Run a suite end to end and return the finished run folder and its results."""
+    """Run a suite end to end and return the finished run folder and its results.
+
+    ``resume`` names the partial folder of an interrupted run: its finished checks are reused
+    and only the missing ones run. ``suite`` may then be None (the stopped run's suite file is
+    used) and ``seed`` defaults to the stopped run's seed.
+    """
     from audit.data.tabular import build_bundle
     from audit.models.build import build_model
     from audit.registry import CHECKS
 
     log = log or (lambda message: None)
     t0 = time.perf_counter()
+    state: dict[str, Any] | None = None
+    if resume is not None:
+        state = checkpoint.read_state(Path(resume))
+        if suite is None:
+            suite = state.get("suite_file") or ""
+            if not suite:
+                raise ConfigError(f"--resume {resume}: the stopped run had no suite file; pass the suite")
+        if seed is None:
+            seed = state["seed"]
+    if suite is None:
+        raise ConfigError("no suite given")
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
     seed = suite.seed if seed is None else seed
@@ -142,24 +164,74 @@ def run_suite(
         how = "cached" if model_info[spec.name].get("cached") else ("loaded" if spec.load else "trained")
         log(f"  model  {spec.name}: {how} ({timings[f'model:{spec.name}']:.2f}s)")
 
-    out_root = Path(output if output is not None else suite.output.dir) / suite.name
-    run_id = new_run_id()
-    partial = out_root / f".{run_id}.partial"
-    partial.mkdir(parents=True)
+    identity = {
+        "suite_sha256": checkpoint.suite_sha256(suite),
+        "data_sha256": bundle.data_hash,
+        "seed": seed,
+        "models": {name: info.get("hash") for name, info in model_info.items()},
+    }
+    if state is not None:
+        partial = Path(resume)  # type: ignore[arg-type]
+        checkpoint.verify_identity(state, identity, partial)
+        run_id, out_root = state["run_id"], partial.parent
+    else:
+        out_root = Path(output if output is not None else suite.output.dir) / suite.name
+        run_id, partial = _claim_partial(out_root)
+    lock = checkpoint.RunLock(partial)
+    lock.acquire()
     try:
+        if state is None:
+            checkpoint.write_state(partial, {"run_id": run_id, "suite_name": suite.name, "suite_file": str(suite.source) if suite.source else None, **identity})
+            done = {}
+        else:
+            done = checkpoint.load_checkpoints(partial, log)
+            log(f"  resume {partial}: {len(done)} finished checks reused")
         ctx = Context(suite, bundle, models, seed, partial, log)
-        records, metrics = _run_checks(ctx, suite, CHECKS, timings, log)
+        records, metrics = _run_checks(ctx, suite, CHECKS, timings, log, done)
         results = _assemble(suite, bundle, models, model_info, records, metrics, run_id, seed, timings, t0)
+        if state is not None:
+            results.manifest["resumed"] = {"reused_checks": len(done), "from": str(partial)}
         _write_outputs(ctx, suite, results, partial)
         final = out_root / run_id
         os.replace(partial, final)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+    except BaseException as exc:
+        # keep the partial folder: its checkpoints make the run resumable
+        if not isinstance(exc, ConfigError):
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped by {exc.__class__.__name__}"
+            hint = f"audit: run {why}; finished checks are saved. Resume with: audit run --resume {partial}"
+            print(hint, file=sys.stderr, flush=True)
         raise
+    finally:
+        lock.release()
+    checkpoint.cleanup(final)
     return RunOutcome(final, results)
 
 
-def _run_checks(ctx: Context, suite: Suite, registry: Any, timings: dict[str, float], log: Callable[[str], None]) -> tuple[list[CheckRecord], list[Metric]]:
+def _claim_partial(out_root: Path) -> tuple[str, Path]:
+    """A fresh run id and its partial folder, created exclusively (concurrent runs never share one)."""
+    for _ in range(20):
+        run_id = new_run_id()
+        partial = out_root / f".{run_id}.partial"
+        if (out_root / run_id).exists():
+            continue
+        try:
+            partial.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return run_id, partial
+    raise RuntimeError(f"{out_root}: could not find a free run id")
+
+
+def _run_checks(
+    ctx: Context,
+    suite: Suite,
+    registry: Any,
+    timings: dict[str, float],
+    log: Callable[[str], None],
+    done: dict[str, tuple[CheckRecord, list[Metric]]] | None = None,
+) -> tuple[list[CheckRecord], list[Metric]]:
+    """Run every planned step, reusing ``done`` checkpoints and checkpointing each new one."""
+    done = done or {}
     plan: list[tuple[Any, dict[str, Any], ModelAdapter | None]] = []
     for spec in suite.checks:
         cls = registry.get(spec.name)
@@ -175,6 +247,16 @@ def _run_checks(ctx: Context, suite: Suite, registry: Any, timings: dict[str, fl
         if reason is not None:
             log(f"  [{step}/{len(plan)}] {who} · {check.name}: skipped ({reason})")
             continue
+        key = checkpoint.step_key(step, who, check.name)
+        reused = done.get(key)
+        if reused is not None and reused[0].check == check.name and reused[0].model == who and reused[0].params == params:
+            record, record_metrics = reused
+            metrics.extend(record_metrics)
+            records.append(record)
+            timings[f"check:{who}/{check.name}"] = record.duration_s
+            log(f"  [{step}/{len(plan)}] {who} · {check.name}: reused from checkpoint")
+            continue
+        shutil.rmtree(ctx.run_dir / "artefacts" / who / check.name, ignore_errors=True)  # leftovers of a killed attempt
         t = time.perf_counter()
         try:
             result = check.run(ctx, model)
@@ -192,6 +274,7 @@ def _run_checks(ctx: Context, suite: Suite, registry: Any, timings: dict[str, fl
             record_metrics = []
             if os.environ.get("AUDIT_DEBUG"):
                 traceback.print_exc()
+        checkpoint.save_checkpoint(ctx.run_dir, key, record, record_metrics)
         metrics.extend(record_metrics)
         timings[f"check:{who}/{check.name}"] = time.perf_counter() - t
         records.append(record)
@@ -218,11 +301,10 @@ def _assemble(suite: Suite, bundle: DataBundle, models: dict[str, ModelAdapter],
     gates = evaluate_gates(suite.gates, metrics)
     errors = sum(r.status == "error" for r in records)
     status = overall_status(gates, errors)
-    suite_bytes = suite.source.read_bytes() if suite.source else suite.model_dump_json().encode()
     timings["total"] = time.perf_counter() - t0
     manifest = {
         "suite_file": str(suite.source) if suite.source else None,
-        "suite_sha256": hashlib.sha256(suite_bytes).hexdigest(),
+        "suite_sha256": checkpoint.suite_sha256(suite),
         "data_source": bundle.source,
         "data_sha256": bundle.data_hash,
         "rows": {"train": len(bundle.train), "test": len(bundle.test)},

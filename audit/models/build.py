@@ -100,6 +100,11 @@ def _load_user_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBund
     digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
     info: dict[str, Any] = {"load": str(path), "format": fmt, "hash": digest, "cached": False}
     if fmt == "safetensors":
+        if path.is_file() and path.name != "model.safetensors":  # recipes read <folder>/model.safetensors
+            raise ModelError(
+                f"{key}.path: '{path.name}': a safetensors model is read from the folder the recipe saved "
+                "(model.safetensors plus its companion files); name the file model.safetensors or give the folder"
+            )
         recipe_cls = RECIPES.get(spec.recipe)
         recipe = recipe_cls(recipe_cls.Params.model_validate(spec.params), suite.seed)
         folder = path if path.is_dir() else path.parent
