@@ -35,8 +35,11 @@ def prepare_nltk_data(root: Path | None = None) -> Path:
     words = root / "corpora" / "stopwords" / "english"
     if not words.is_file():
         words.parent.mkdir(parents=True, exist_ok=True)
-        tmp = words.with_suffix(".tmp")
-        tmp.write_text("\n".join(sorted(ENGLISH_STOP_WORDS)) + "\n", encoding="utf-8")
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(prefix=".english.", dir=words.parent)  # unique: concurrent runs
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(sorted(ENGLISH_STOP_WORDS)) + "\n")
         os.replace(tmp, words)
     paths = [p for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
     if str(root) not in paths:
