@@ -76,7 +76,7 @@ def decode(raw: str) -> list[dict[str, str]]:
         if len(fields) != 21:
             raise ValueError(f"line {line_no}: expected 21 fields, got {len(fields)}")
         row = {}
-        for (name, codes), value in zip([*COLUMNS, TARGET], fields):
+        for (name, codes), value in zip([*COLUMNS, TARGET], fields, strict=True):
             row[name] = codes[value] if codes else value
         rows.append(row)
     return rows

@@ -41,7 +41,14 @@ class FairnessParams(CheckParams):
 
 def fairlearn_frame(y: np.ndarray, y_hat: np.ndarray, groups: np.ndarray) -> Any:
     """The reference MetricFrame for one sensitive column."""
-    from fairlearn.metrics import MetricFrame, count, false_negative_rate, false_positive_rate, selection_rate, true_positive_rate
+    from fairlearn.metrics import (
+        MetricFrame,
+        count,
+        false_negative_rate,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
     from sklearn.metrics import accuracy_score, precision_score
 
     def precision(y_true: np.ndarray, y_pred: np.ndarray) -> float:

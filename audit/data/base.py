@@ -118,7 +118,7 @@ def group_label(column: str, value: str) -> str:
     """The bracket text of a per-group metric path: ``sex=female`` or ``sex=female&age_group=<25``."""
     names = column.split(INTERSECTION_SEP)
     values = str(value).split(INTERSECTION_SEP) if len(names) > 1 else [str(value)]
-    return INTERSECTION_SEP.join(f"{n}={v}" for n, v in zip(names, values))
+    return INTERSECTION_SEP.join(f"{n}={v}" for n, v in zip(names, values, strict=False))
 
 
 @dataclass

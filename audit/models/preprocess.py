@@ -37,7 +37,7 @@ def encoded_feature_sources(preprocessor: Any, schema: Schema) -> dict[str, str]
             sources.update({c: c for c in columns})
         elif name == "cat":
             encoder = transformer.named_steps["onehot"]
-            for column, categories in zip(columns, encoder.categories_):
+            for column, categories in zip(columns, encoder.categories_, strict=True):
                 for category in categories:
                     sources[f"{column}={category}"] = column
     return sources

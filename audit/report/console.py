@@ -28,7 +28,7 @@ def summary(results: RunResults, run_dir: str) -> str:
     for model in models:
         cells = []
         for metric in HEADLINE:
-            m = flat.get(f"{model}/performance/{metric}")
+            m = flat.get(f"{model}/performance/{metric}") or flat.get(f"{model}/performance/macro_{metric}")
             cells.append(_fmt(m.value) + (f" [{m.ci[0]:.2f},{m.ci[1]:.2f}]" if m and m.ci else "") if m else "-")
         dpd = [m.value for m in results.metrics if m.model == model and m.metric == DISPARITY and m.value is not None]
         cells.append(_fmt(max(dpd)) if dpd else "-")

@@ -14,7 +14,10 @@ from audit.report import charts
 from audit.results import RunResults, atomic_write_text
 
 CHARTS = {"bar": charts.bar_chart, "grouped_bar": charts.grouped_bar_chart, "line": charts.line_chart, "heatmap": charts.heatmap}
-PILLAR_ORDER = ["performance", "fairness", "explain", "shift", "drift", "latency", "robustness"]
+PILLAR_ORDER = [
+    "performance", "fairness", "class_disparity", "text_fairness", "explain", "image_explain", "text_explain",
+    "shift", "image_shift", "text_shift", "drift", "latency", "robustness", "image_robustness", "text_robustness",
+]
 
 
 def render_figure(spec: dict[str, Any], run_dir: Path | None) -> dict[str, Any]:
@@ -61,7 +64,7 @@ def _data_uri(relative: str, run_dir: Path | None) -> str:
 def _token_spans(tokens: list[str], weights: list[float]) -> list[dict[str, Any]]:
     top = max((abs(w) for w in weights), default=0.0) or 1.0
     spans = []
-    for token, weight in zip(tokens, weights):
+    for token, weight in zip(tokens, weights, strict=True):
         alpha = min(abs(weight) / top, 1.0) * 0.85
         colour = f"rgba(0,114,178,{alpha:.2f})" if weight >= 0 else f"rgba(213,94,0,{alpha:.2f})"
         spans.append({"text": token, "style": f"background:{colour}", "weight": f"{weight:+.4f}"})
@@ -74,6 +77,11 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
     return str(value)
+
+
+def _headline(flat: dict[str, Any], model: str, metric: str) -> Any:
+    """A model's headline metric; multiclass runs report macro_f1 where binary ones report f1."""
+    return flat.get(f"{model}/performance/{metric}") or flat.get(f"{model}/performance/macro_{metric}")
 
 
 def build_context(results: RunResults, run_dir: Path | None) -> dict[str, Any]:
@@ -92,7 +100,7 @@ def build_context(results: RunResults, run_dir: Path | None) -> dict[str, Any]:
         })
     flat = {m.path: m for m in results.metrics}
     headline = ["accuracy", "balanced_accuracy", "roc_auc", "f1", "ece", "brier"]
-    comparison = [{"model": model, "cells": [flat.get(f"{model}/performance/{h}") for h in headline]} for model in results.models]
+    comparison = [{"model": model, "cells": [_headline(flat, model, h) for h in headline]} for model in results.models]
     gate_counts = {s: sum(g.status == s for g in results.gates) for s in ("pass", "warn", "fail", "error")}
     return {
         "r": results,

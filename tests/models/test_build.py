@@ -114,9 +114,9 @@ def test_file_that_is_not_what_it_claims(tmp_path, suite, suite_writer, capsys):
 
 
 def test_untrusted_types_in_skops_are_refused(tmp_path, suite):
-    from audit.models.safe_load import load_skops
-
     import skops.io as sio
+
+    from audit.models.safe_load import load_skops
 
     sio.dump({"f": np.float64(1.0), "custom": pd.Timestamp("2020-01-01")}, tmp_path / "odd.skops")
     with pytest.raises(ModelError, match="would construct types outside scikit-learn/NumPy/SciPy: pandas"):
