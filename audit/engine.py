@@ -145,8 +145,7 @@ def run_suite(
         suite = load_suite(suite)
     seed = suite.seed if seed is None else seed
     if seed != suite.seed:
-        suite = suite.model_copy(update={"seed": seed})
-        suite._source = suite.source
+        suite = suite.model_copy(update={"seed": seed})  # private attributes (the source path) are copied too
     timings: dict[str, float] = {}
 
     log(f"audit: suite '{suite.name}' ({len(suite.models)} models, {len(suite.checks)} checks, seed {seed})")

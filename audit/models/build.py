@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from audit.data.base import DataBundle
+import numpy as np
+
+from audit.data.base import DataBundle, take
 from audit.errors import ModelError
 from audit.models.base import ModelAdapter
 from audit.models.safe_load import detect_format, load_pickle_like, load_skops
@@ -123,11 +125,18 @@ def _wrap_estimator(name: str, obj: Any, bundle: DataBundle, key: str) -> ModelA
         return SklearnModel(name, bundle.schema, obj["model"], obj["pre"], kind=_kind_of(obj["model"]))
     if not hasattr(obj, "predict_proba"):
         raise ModelError(f"{key}: the file holds a {type(obj).__name__}, which has no predict_proba")
-    model = SklearnModel(name, bundle.schema, obj, None, kind=_kind_of(obj))
+    modality = bundle.schema.modality
+    if modality == "image":  # flattens the pixels; exact gradients when the estimator is linear
+        from audit.models.image_baseline import PixelLogRegModel
+
+        model: ModelAdapter = PixelLogRegModel(name, bundle.schema, obj)
+    else:  # tabular rows, or raw texts for a text pipeline (e.g. TfidfVectorizer + classifier)
+        model = SklearnModel(name, bundle.schema, obj, None, kind=_kind_of(obj))
+        model.modality = modality
     try:
-        model.predict_proba(bundle.test.X.head(5))
+        model.predict_proba(take(bundle.test.X, np.arange(min(5, len(bundle.test)))))
     except Exception as exc:
-        raise ModelError(f"{key}: the model cannot score the suite's feature columns ({exc.__class__.__name__}: {exc})") from None
+        raise ModelError(f"{key}: the model cannot score the suite's {modality} inputs ({exc.__class__.__name__}: {exc})") from None
     return model
 
 

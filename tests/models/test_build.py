@@ -121,3 +121,30 @@ def test_untrusted_types_in_skops_are_refused(tmp_path, suite):
     sio.dump({"f": np.float64(1.0), "custom": pd.Timestamp("2020-01-01")}, tmp_path / "odd.skops")
     with pytest.raises(ModelError, match="would construct types outside scikit-learn/NumPy/SciPy: pandas"):
         load_skops(tmp_path / "odd.skops")
+
+
+def test_user_text_pipeline_in_skops_is_audited(tmp_path, capsys):
+    import skops.io as sio
+    import yaml
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "lovely", "fine"], ["awful", "bad", "poor"]
+    label = rng.integers(0, 2, 300)
+    texts = [f"the flight was {rng.choice(good if y else bad)} today" for y in label]
+    frame = pd.DataFrame({"text": texts, "y": np.where(label == 1, "pos", "neg")})
+    frame.to_csv(tmp_path / "texts.csv", index=False)
+    pipe = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(frame["text"], frame["y"])
+    sio.dump(pipe, tmp_path / "text.skops")
+    suite = {
+        "version": 1, "name": "usertext",
+        "data": {"modality": "text", "path": "texts.csv", "text_column": "text", "target": "y", "positive_label": "pos"},
+        "models": [{"name": "user", "load": {"path": "text.skops"}}],
+        "checks": [{"name": "performance", "params": {"bootstrap": 50}}],
+        "gates": ["user/performance/accuracy >= 0.99"],
+        "output": {"dir": str(tmp_path / "reports")},
+    }
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    assert main(["run", str(tmp_path / "suite.yaml"), "-q"]) == 0, capsys.readouterr().err
