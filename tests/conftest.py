@@ -55,3 +55,9 @@ def suite_writer(tmp_path: Path):
         return write_suite(tmp_path, frame, **keys)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def write_suite_fn():
+    """``write_suite`` for fixtures of wider scope (``from conftest import`` is ambiguous: several exist)."""
+    return write_suite

@@ -132,9 +132,8 @@ DATA = {"positive_label": "good", "sensitive": ["grp"]}
 
 
 @pytest.fixture(scope="module")
-def mlp_run(tmp_path_factory: pytest.TempPathFactory):
-    from conftest import write_suite
-
+def mlp_run(tmp_path_factory: pytest.TempPathFactory, write_suite_fn):
+    write_suite = write_suite_fn
     folder = tmp_path_factory.mktemp("robustness")
     suite = write_suite(
         folder, synthetic(), data=DATA,
