@@ -22,7 +22,6 @@ Metric paths (``<d>`` source domain, ``<p>@<s>`` perturbation at severity, e.g. 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -32,6 +31,7 @@ from audit.checks.base import Check, CheckParams, CheckResult
 from audit.errors import CheckError
 from audit.metrics.binary import bootstrap_indices, percentile_ci
 from audit.registry import suggest
+from audit.shift.subpopulation import retrain
 from audit.text.perturb import KINDS, perturb_texts
 
 if TYPE_CHECKING:
@@ -138,24 +138,10 @@ class TextShiftCheck(Check):
             )
 
     def _retrain(self, ctx: Context, model: ModelAdapter, rows: np.ndarray, source: str) -> tuple[ModelAdapter | None, str]:
-        from audit.models.build import build_model
-
         p: TextShiftParams = self.params
-        names = [m.name for m in ctx.suite.models]
-        if model.name not in names:
-            return None, f"model '{model.name}' is not declared in the suite, so its recipe is unknown"
-        index = names.index(model.name)
-        spec = ctx.suite.models[index]
-        if spec.load is not None:
-            return None, f"model '{model.name}' is loaded from a file; without its training recipe it cannot be retrained"
         if int(rows.sum()) < p.min_rows or len(np.unique(ctx.data.train.y[rows])) < 2:
             return None, f"domain '{source}' has {int(rows.sum())} train rows; training needs both classes and at least {p.min_rows} rows"
-        key = f"{p.domain_column}.{source}"
-        train = ctx.data.train.subset(rows, f"train~{key}")
-        bundle = dataclasses.replace(ctx.data, train=train)
-        derived = spec.model_copy(update={"name": f"{model.name}~{key}", "params": {**spec.params, **p.retrain_overrides.get(spec.recipe, {})}})
-        fitted, _ = build_model(derived, index, ctx.suite, bundle, ctx.seed)
-        return fitted, ""
+        return retrain(ctx, model, rows, f"{p.domain_column}.{source}", p.retrain_overrides)
 
     # -- perturbations -------------------------------------------------------------------------
 

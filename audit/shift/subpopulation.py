@@ -20,8 +20,14 @@ if TYPE_CHECKING:
     from audit.models.base import ModelAdapter
 
 
-def retrain(ctx: Context, model: ModelAdapter, rows: np.ndarray, scenario: str) -> tuple[ModelAdapter | None, str]:
-    """The model's recipe fitted on the train rows in ``rows``; (None, reason) when impossible."""
+def retrain(
+    ctx: Context, model: ModelAdapter, rows: np.ndarray, scenario: str, overrides: dict[str, dict] | None = None
+) -> tuple[ModelAdapter | None, str]:
+    """The model's recipe fitted on the train rows in ``rows``; (None, reason) when impossible.
+
+    ``overrides`` maps a recipe name to parameters replacing the suite's for this retraining
+    (e.g. a smaller training budget for a transformer).
+    """
     from audit.models.build import build_model
 
     specs = [m.name for m in ctx.suite.models]
@@ -33,7 +39,8 @@ def retrain(ctx: Context, model: ModelAdapter, rows: np.ndarray, scenario: str) 
         return None, f"model '{model.name}' is loaded from a file ({spec.load.path}); without its training recipe it cannot be retrained"
     train = ctx.data.train.subset(rows, f"train~shift.{scenario}")
     bundle = dataclasses.replace(ctx.data, train=train)
-    derived = spec.model_copy(update={"name": f"{model.name}~{scenario}"})
+    params = {**spec.params, **(overrides or {}).get(spec.recipe, {})}
+    derived = spec.model_copy(update={"name": f"{model.name}~{scenario}", "params": params})
     adapter, _info = build_model(derived, index, ctx.suite, bundle, ctx.seed)
     return adapter, ""
 
