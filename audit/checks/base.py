@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from audit.results import CheckRecord, Metric
 
 if TYPE_CHECKING:
+    from audit.data.base import Dataset
     from audit.engine import Context
     from audit.models.base import ModelAdapter
 
@@ -106,3 +107,14 @@ class Check:
     def run(self, ctx: Context, model: ModelAdapter | None) -> CheckResult:
         raise NotImplementedError
 
+
+
+def seeded_sample(ctx: Context, dataset: Dataset, n: int, owner: str) -> Dataset:
+    """At most ``n`` rows of ``dataset``, drawn by ``owner``'s seeded RNG, in row order.
+
+    The subset gets a name of its own so the prediction cache holds it once per run.
+    """
+    import numpy as np
+
+    rows = np.sort(ctx.rng(owner, "sample").choice(len(dataset), size=min(n, len(dataset)), replace=False))
+    return dataset.subset(rows, f"{dataset.name}~{owner}~sample{len(rows)}")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from audit.checks.base import Check, CheckParams, CheckResult
+from audit.checks.base import Check, CheckParams, CheckResult, seeded_sample
 from audit.checks.image_png import BAD, GOOD, grid, heat_overlay, to_rgb, write_png
 from audit.checks.image_robustness import area_under
 
@@ -93,8 +93,7 @@ class ImageExplainCheck(Check):
         p: ImageExplainParams = self.params
         result = CheckResult(self.name, model.name)
         test = ctx.data.test
-        rows = np.sort(ctx.rng(self.name, "sample").choice(len(test), size=min(p.n_samples, len(test)), replace=False))
-        sample = test.subset(rows, f"{test.name}~image_explain~sample{len(rows)}")
+        sample = seeded_sample(ctx, test, p.n_samples, self.name)
         X, y = np.asarray(sample.X, dtype=np.float32), sample.y
         methods = list(p.methods)
         if model.torch_module is None:

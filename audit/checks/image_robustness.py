@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from audit.checks.base import Check, CheckParams, CheckResult
+from audit.checks.base import Check, CheckParams, CheckResult, seeded_sample
 from audit.checks.image_png import BAD, GOOD, grid, heat_overlay, to_rgb, write_png
 from audit.metrics.binary import bootstrap_indices, percentile_ci
 
@@ -106,8 +106,7 @@ class ImageRobustnessCheck(Check):
         p: ImageRobustnessParams = self.params
         result = CheckResult(self.name, model.name)
         test = ctx.data.test
-        rows = np.sort(ctx.rng(self.name, "sample").choice(len(test), size=min(p.n_samples, len(test)), replace=False))
-        sample = test.subset(rows, f"{test.name}~image_robustness~sample{len(rows)}")
+        sample = seeded_sample(ctx, test, p.n_samples, self.name)
         X, y = np.asarray(sample.X, dtype=np.float32), sample.y
         clean_ok = ctx.predict(model, sample).pred == y
         attacks = list(p.attacks)
