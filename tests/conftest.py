@@ -13,8 +13,11 @@ CREDIT_SUITE = ROOT / "suites" / "credit.yaml"
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Trained artefacts go to a per-session cache so tests never read a stale developer cache."""
+    """Trained artefacts go to a per-session cache so tests never read a stale developer cache,
+    sealed with a per-session key so tests never touch the developer's own key."""
     os.environ["AUDIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("audit-cache"))
+    os.environ["AUDIT_CONFIG_DIR"] = str(tmp_path_factory.mktemp("audit-config"))
+    os.environ.pop("AUDIT_CACHE_KEY", None)
 
 
 @pytest.fixture(scope="session")

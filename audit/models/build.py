@@ -1,20 +1,15 @@
 """Turn the suite's model entries into adapters: train (with a content-hash cache) or load.
 
 A trained artefact is keyed by the hash of the training data, the recipe (name, version,
-validated parameters) and the seed; a second run with the same key loads it instead of training.
-Artefacts are written to a temporary folder and renamed into place, so a killed run never
-leaves a half-written cache entry.
+validated parameters) and the seed; a second run with the same key loads it instead of training,
+after ``audit.models.cache`` has verified the entry's sealed manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,14 +17,11 @@ import numpy as np
 from audit.data.base import DataBundle, take
 from audit.errors import ModelError
 from audit.models.base import ModelAdapter
+from audit.models.cache import entry_folder, load_entry, store_entry
 from audit.models.safe_load import detect_format, load_pickle_like, load_skops
 from audit.models.tabular import SklearnModel
 from audit.registry import RECIPES
 from audit.suite import ModelSpec, Suite
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("AUDIT_CACHE_DIR", ".audit_cache")).expanduser() / "models"
 
 
 def artefact_key(spec: ModelSpec, params: Any, bundle: DataBundle, seed: int) -> str:
@@ -55,11 +47,11 @@ def build_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBundle, s
     params = recipe_cls.Params.model_validate(spec.params)
     recipe = recipe_cls(params, seed)
     key = artefact_key(spec, params, bundle, seed)
-    folder = cache_root() / f"{spec.recipe}-{key[:20]}"
+    folder = entry_folder(spec.recipe, key)
     info: dict[str, Any] = {"recipe": spec.recipe, "params": params.model_dump(mode="json"), "hash": key}
     start = time.perf_counter()
-    if (folder / "done").is_file():
-        model = recipe.load(spec.name, folder, bundle.schema)
+    if folder.exists() or folder.is_symlink():
+        model = load_entry(folder, key, spec.recipe, lambda f: recipe.load(spec.name, f, bundle.schema))
         info["cached"] = True
     else:
         try:
@@ -68,7 +60,7 @@ def build_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBundle, s
             raise
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"models[{index}] ('{spec.name}'): training with recipe '{spec.recipe}' failed: {exc}") from None
-        _store(recipe, model, folder)
+        store_entry(folder, key, spec.recipe, lambda tmp: recipe.save(model, tmp))
         model.artefact = folder
         info["cached"] = False
     info["seconds"] = round(time.perf_counter() - start, 4)
@@ -76,21 +68,6 @@ def build_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBundle, s
     info["artefact"] = str(folder.resolve())
     info["size_bytes"] = model.size_bytes()
     return model, info
-
-
-def _store(recipe: Any, model: ModelAdapter, folder: Path) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        recipe.save(model, tmp)
-        (tmp / "done").write_text("ok\n")
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another run stored the same key first: theirs is as good as ours
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _load_user_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBundle) -> tuple[ModelAdapter, dict[str, Any]]:

@@ -1,7 +1,10 @@
 """Loading model files without blind unpickling.
 
-skops files are inspected first: every type they would construct must come from scikit-learn,
-NumPy or SciPy (or be explicitly trusted by the suite). safetensors files hold tensors only.
+skops files are inspected first, by reading their schema as plain JSON: every object they would
+construct must be on the explicit allow-list of ``audit.models.skops_allow`` (containers, NumPy and
+SciPy arrays, scikit-learn estimators and their fitted helpers; never a function, method, partial
+or builtin), or the suite must say ``trust: true`` for that file. Nothing from the file is
+imported, built or called before it passes. safetensors files hold tensors only.
 pickle and joblib run arbitrary code when loaded, so they are refused unless the suite says
 ``trust: true`` for that file.
 """
@@ -13,7 +16,6 @@ from typing import Any
 
 from audit.errors import ModelError
 
-SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 SUFFIX_FORMATS = {".skops": "skops", ".safetensors": "safetensors", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib"}
 
 
@@ -28,21 +30,25 @@ def detect_format(path: Path, declared: str | None, key: str) -> str:
 
 
 def load_skops(path: Path, *, trust: bool = False, key: str = "load.path") -> Any:
-    import skops.io as sio
+    from audit.models.skops_allow import SchemaError, refused_types
 
     if not path.is_file():
         raise ModelError(f"{key}: model file '{path}' not found")
     try:
-        untrusted = sio.get_untrusted_types(file=str(path))
-    except Exception as exc:
-        raise ModelError(f"{key}: '{path}' is not a valid skops file ({exc.__class__.__name__}: {exc})") from None
-    risky = [t for t in untrusted if not t.startswith(SAFE_PREFIXES)]
-    if risky and not trust:
+        refused = refused_types(path)
+    except SchemaError as exc:
+        raise ModelError(f"{key}: '{path}' is not a valid skops file ({exc})") from None
+    if refused and not trust:
+        shown = ", ".join(refused[:12]) + (f" and {len(refused) - 12} more" if len(refused) > 12 else "")
         raise ModelError(
-            f"{key}: '{path}' would construct types outside scikit-learn/NumPy/SciPy: "
-            f"{', '.join(risky)}; review them and set load.trust: true to accept"
+            f"{key}: '{path}' would construct objects outside the allow-list "
+            f"(scikit-learn estimators, NumPy/SciPy arrays, plain containers; no functions): {shown}. "
+            "Nothing was loaded; review them and set load.trust: true to accept"
         )
+    import skops.io as sio
+
     try:
+        untrusted = sio.get_untrusted_types(file=str(path))
         return sio.load(str(path), trusted=untrusted)
     except Exception as exc:
         raise ModelError(f"{key}: cannot load '{path}' ({exc.__class__.__name__}: {exc})") from None

@@ -24,7 +24,9 @@ POST_INSTALL_MARKER = "post_install_check_3"  # the file name textattack 0.3.x l
 
 
 def audit_cache_dir() -> Path:
-    return Path(os.environ.get("AUDIT_CACHE_DIR", ".audit_cache")).expanduser()
+    from audit.paths import cache_dir
+
+    return cache_dir()
 
 
 def prepare_nltk_data(root: Path | None = None) -> Path:

@@ -58,7 +58,7 @@ def assert_consistent(root: Path, cache: Path) -> None:
             load_results(folder)  # raises on a missing or truncated results.json
     for entry in (cache / "models").iterdir() if (cache / "models").exists() else []:
         if not entry.name.startswith("."):
-            assert (entry / "done").is_file() and (entry / "model.skops").stat().st_size > 0
+            assert (entry / "manifest.json").is_file() and (entry / "model.skops").stat().st_size > 0
 
 
 def test_sigkill_at_random_points_then_resume(small_suite, tmp_path):
@@ -136,4 +136,4 @@ def test_two_runs_at_once_into_one_folder_and_one_cache(small_suite, tmp_path):
     assert len(runs) == 2 and not any(p.name.startswith(".") for p in runs)  # two finished, distinct runs
     assert metric_values(runs[0]) == metric_values(runs[1])
     entries = sorted((tmp_path / "cache" / "models").iterdir())
-    assert len(entries) == len(MODELS) and all(not p.name.startswith(".") and (p / "done").is_file() for p in entries)
+    assert len(entries) == len(MODELS) and all(not p.name.startswith(".") and (p / "manifest.json").is_file() for p in entries)

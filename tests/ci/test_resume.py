@@ -177,7 +177,7 @@ def test_model_cache_store_tolerates_a_concurrent_winner(tmp_path):
     """Two runs training the same key: the second rename fails (folder exists) and is dropped cleanly."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from audit.models.build import _store
+    from audit.models.cache import store_entry
 
     class SlowRecipe:
         def __init__(self, tag: str) -> None:
@@ -188,9 +188,9 @@ def test_model_cache_store_tolerates_a_concurrent_winner(tmp_path):
 
     folder = tmp_path / "models" / "recipe-abc"
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: _store(SlowRecipe(f"writer {i}"), None, folder), range(8)))
-    assert sorted(p.name for p in folder.iterdir()) == ["done", "model.bin"]
+        list(pool.map(lambda i: store_entry(folder, "abc", "recipe", lambda tmp: SlowRecipe(f"writer {i}").save(None, tmp)), range(8)))
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "model.bin"]
     assert (folder / "model.bin").read_text().startswith("writer ")
     assert [p.name for p in folder.parent.iterdir()] == ["recipe-abc"]  # no temp folders left behind
-    _store(SlowRecipe("late"), None, folder)  # the folder exists and is full: os.replace fails, handled
+    store_entry(folder, "abc", "recipe", lambda tmp: SlowRecipe("late").save(None, tmp))  # the folder exists and is full: os.replace fails, handled
     assert (folder / "model.bin").read_text() != "late"
