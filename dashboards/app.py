@@ -1,8 +1,10 @@
 """The audit dashboard: ``audit dashboard [REPORTS_DIR]`` or ``streamlit run dashboards/app.py``.
 
 It reads the reports folder named by ``AUDIT_REPORTS_DIR`` (default ``reports``) and nothing
-else a visitor can choose: runs are picked from a list, files are opened only inside that
-folder, and no metric stored in a run is recomputed. Pages: Runs, Run detail, Compare runs,
+else a visitor can choose: runs are picked from a list and identified by their folder, files
+are read only as plain files inside that folder (no symlinks at any level), a model or suite
+outside a run folder is loaded only after the visitor confirms its path, and no metric stored in
+a run is recomputed. Pages: Runs, Run detail, Compare runs,
 Fairness explorer, Explanation explorer (``?page=detail&run=<suite>/<run-id>`` links to one).
 """
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audit.dashboard.runs import PathOutsideRoot, safe_path
+from audit.dashboard.safefiles import PathOutsideRoot, default_root, read_run_bytes, relative_parts
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")
@@ -64,22 +64,27 @@ def error_bars(values: list[Any], cis: list[Any] | None) -> dict[str, Any] | Non
 
 @dataclass
 class Rendered:
-    """What the app should draw: a plotly ``figure``, an ``image`` file, or an ``error`` text."""
+    """What the app should draw: a plotly ``figure``, an ``image`` (its bytes in ``data``), or an ``error``."""
 
     kind: str
     figure: Any = None
-    image: Path | None = None
+    image: Path | None = None  # the checked file inside the run folder
+    data: bytes | None = None  # its bytes, read without following links (what the app shows)
     caption: str = ""
     error: str | None = None
 
 
-def to_plotly(spec: dict[str, Any], run_dir: Path | None = None) -> Rendered:
-    """One figure spec -> ``Rendered``; a broken spec gives an error, never an exception."""
+def to_plotly(spec: dict[str, Any], run_dir: Path | None = None, root: Path | None = None) -> Rendered:
+    """One figure spec -> ``Rendered``; a broken spec gives an error, never an exception.
+
+    Image files are read from ``run_dir`` only, checked against the reports folder ``root``
+    (default: two levels above the run folder).
+    """
     kind = spec.get("kind")
     caption = str(spec.get("caption", ""))
     try:
         if kind == "image":
-            return _image(spec, run_dir, caption)
+            return _image(spec, run_dir, root, caption)
         builder = {"bar": _bar, "grouped_bar": _grouped_bar, "line": _line, "heatmap": _heatmap, "tokens": _tokens}.get(
             str(kind)
         )
@@ -98,16 +103,22 @@ def to_plotly(spec: dict[str, Any], run_dir: Path | None = None) -> Rendered:
         return Rendered("error", error=f"figure could not be drawn ({exc.__class__.__name__}: {exc})")
 
 
-def _image(spec: dict[str, Any], run_dir: Path | None, caption: str) -> Rendered:
+def _image(spec: dict[str, Any], run_dir: Path | None, root: Path | None, caption: str) -> Rendered:
     if run_dir is None:
         return Rendered("error", error="no run folder for the image")
+    relative = str(spec.get("path", ""))
     try:
-        path = safe_path(run_dir, str(spec.get("path", "")))
+        relative_parts(relative)
+        if Path(relative).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            return Rendered("error", error=f"image '{relative}' is not a PNG/JPEG file")
+        base = default_root(run_dir) if root is None else root
+        data = read_run_bytes(base, run_dir, relative)
     except PathOutsideRoot as exc:
         return Rendered("error", error=f"image not shown: {exc}")
-    if path.suffix.lower() not in (".png", ".jpg", ".jpeg") or not path.is_file():
-        return Rendered("error", error=f"image '{spec.get('path')}' is missing or not a PNG/JPEG file")
-    return Rendered("image", image=path, caption=caption or str(spec.get("title", "")))
+    if data is None:
+        return Rendered("error", error=f"image '{relative}' is missing")
+    path = Path(run_dir).resolve().joinpath(*relative_parts(relative))
+    return Rendered("image", image=path, data=data, caption=caption or str(spec.get("title", "")))
 
 
 def _bars(go: Any, cats: list[str], series: dict[str, list[Any]], cis: dict[str, Any], horizontal: bool) -> Any:

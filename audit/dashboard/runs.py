@@ -1,126 +1,176 @@
 """Find the runs in a reports folder and open files inside it without ever leaving it.
 
 A reports folder holds ``<suite>/<run-id>/results.json``. Hidden folders (the engine's
-``.<run-id>.partial`` work in progress) are skipped. Every path the dashboard opens goes through
-``safe_path``, which resolves symlinks and ``..`` and refuses anything outside the root, so a
-crafted run folder or figure spec cannot make the app read other files.
+``.<run-id>.partial`` work in progress) and anything reached through a symlink are skipped.
+A run's identity (its key, suite and id) is its folder path, never what its ``results.json``
+claims, so a planted run cannot take over another run's link. Every file is read through
+``audit.dashboard.safefiles`` (plain files inside the root, no links at any level).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from audit.dashboard.safefiles import (
+    PathOutsideRoot,
+    default_root,
+    read_run_bytes,
+    safe_path,
+    safe_run_file,
+)
 from audit.errors import AuditError
-from audit.results import RunResults, load_results
+from audit.results import SCHEMA_VERSION, RunResults
 
+__all__ = [
+    "PathOutsideRoot",
+    "RunEntry",
+    "discover_runs",
+    "find_run",
+    "latest_per_suite",
+    "load_run",
+    "run_file",
+    "safe_path",
+]
 STATUS_RANK = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
-
-
-class PathOutsideRoot(ValueError):
-    """A path that would escape the reports folder (``..``, an absolute path, a symlink out)."""
-
-
-def safe_path(root: Path, relative: str | os.PathLike[str] = "") -> Path:
-    """``root / relative`` resolved; raises ``PathOutsideRoot`` unless it stays inside ``root``."""
-    text = os.fspath(relative)
-    if "\x00" in text:
-        raise PathOutsideRoot("path contains a NUL character")
-    if Path(text).is_absolute() or text.startswith(("\\", "~")):
-        raise PathOutsideRoot(f"absolute path '{text}' is not allowed; paths are relative to the reports folder")
-    base = Path(root).resolve()
-    target = (base / text).resolve()
-    if target != base and not target.is_relative_to(base):
-        raise PathOutsideRoot(f"path '{text}' leads outside the reports folder")
-    return target
 
 
 @dataclass(frozen=True)
 class RunEntry:
     """One run folder as listed on the Runs page (a summary; ``load`` gives the full results)."""
 
-    suite: str
-    run_id: str
+    suite: str  # the suite folder's name
+    run_id: str  # the run folder's name
     path: Path
+    root: Path  # the reports folder every file of this run is checked against
     created_at: str = ""
     status: str = "error"
     models: tuple[str, ...] = ()
     gate_counts: dict[str, int] = field(default_factory=dict)
     check_errors: int = 0
     error: str | None = None  # set when results.json cannot be read
+    warning: str | None = None  # set when results.json names another suite or run than its folder
 
     @property
     def key(self) -> str:
-        """The selection key shown in pickers: ``suite/run-id`` (never used as a path)."""
+        """The selection key shown in pickers: ``suite/run-id`` of the folder (never used as a path)."""
         return f"{self.suite}/{self.run_id}"
 
     def load(self) -> RunResults:
-        return load_run(self.path)
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_mtime_ns, st.st_size
+        return load_run(self.path, self.root)
 
 
 @lru_cache(maxsize=48)  # a parsed run holds a few MB
-def _load_cached(path: str, mtime_ns: int, size: int) -> RunResults:
-    return load_results(path)
-
-
-def load_run(run_dir: Path) -> RunResults:
-    """The run's results, re-read only when ``results.json`` changed on disk."""
-    path = Path(run_dir) / "results.json"
+def _load_cached(root: str, run_dir: str, mtime_ns: int, size: int, inode: int) -> RunResults:
+    where = Path(run_dir) / "results.json"
     try:
-        mtime_ns, size = _stamp(path)
-    except OSError:
-        raise AuditError(f"{path}: no results.json here") from None
-    return _load_cached(str(path), mtime_ns, size)
+        data = read_run_bytes(Path(root), Path(run_dir), "results.json")
+    except PathOutsideRoot as exc:
+        raise AuditError(f"{where}: not read: {exc}") from None
+    if data is None:
+        raise AuditError(f"{where}: no results.json here")
+    return _parse(data, where)
 
 
-def _summary(suite_dir: str, run_dir: Path) -> RunEntry:
+def _parse(data: bytes, where: Path) -> RunResults:
+    """``audit.results.load_results`` on bytes already read safely (same checks, same messages)."""
     try:
-        results = load_run(run_dir)
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AuditError(f"{where}: not a readable results file ({exc})") from None
+    if not isinstance(raw, dict):
+        raise AuditError(f"{where}: not a readable results file (not a JSON object)")
+    version = str(raw.get("schema_version", "0"))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise AuditError(f"{where}: schema_version {version} is not supported (this audit reads {SCHEMA_VERSION})")
+    try:
+        return RunResults.model_validate(raw)
+    except Exception as exc:
+        raise AuditError(f"{where}: results do not match schema {SCHEMA_VERSION}: {exc}") from None
+
+
+def load_run(run_dir: Path, root: Path | None = None) -> RunResults:
+    """The run's results, re-read only when ``results.json`` changed on disk.
+
+    ``root`` is the reports folder (default: two levels up, ``<root>/<suite>/<run-id>``).
+    """
+    root = default_root(run_dir) if root is None else root
+    try:
+        path = safe_run_file(root, run_dir, "results.json")
+    except PathOutsideRoot as exc:
+        raise AuditError(f"{Path(run_dir) / 'results.json'}: not read: {exc}") from None
+    if path is None:
+        raise AuditError(f"{Path(run_dir) / 'results.json'}: no results.json here")
+    st = path.lstat()
+    return _load_cached(str(root), str(run_dir), st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _summary(root: Path, run_dir: Path) -> RunEntry:
+    suite, run_id = run_dir.parent.name, run_dir.name
+    try:
+        results = load_run(run_dir, root)
     except AuditError as exc:
-        return RunEntry(suite=suite_dir, run_id=run_dir.name, path=run_dir, error=str(exc))
+        return RunEntry(suite=suite, run_id=run_id, path=run_dir, root=root, error=str(exc))
     counts = {s: sum(g.status == s for g in results.gates) for s in STATUS_RANK}
     return RunEntry(
-        suite=str(results.suite.get("name") or suite_dir),
-        run_id=results.run_id if results.run_id == run_dir.name else run_dir.name,
+        suite=suite,
+        run_id=run_id,
         path=run_dir,
+        root=root,
         created_at=results.created_at,
         status=results.status,
         models=tuple(results.models),
         gate_counts=counts,
         check_errors=sum(c.status == "error" for c in results.checks),
+        warning=identity_warning(results, suite, run_id),
     )
 
 
+def identity_warning(results: RunResults, suite: str, run_id: str) -> str | None:
+    """A note when results.json claims another suite or run id than its folder (the folder wins)."""
+    claimed_suite, claimed_id = str(results.suite.get("name") or suite), str(results.run_id)
+    if (claimed_suite, claimed_id) == (suite, run_id):
+        return None
+    return (
+        f"results.json claims to be run {claimed_suite}/{claimed_id}, but it lies in folder {suite}/{run_id}; "
+        "the dashboard identifies the run by its folder"
+    )
+
+
+def _plain_dirs(folder: Path) -> list[Path]:
+    """Sub-folders that are real folders (not links), not hidden, sorted by name."""
+    found = []
+    with os.scandir(folder) as it:
+        for item in it:
+            if not item.name.startswith(".") and stat.S_ISDIR(item.stat(follow_symlinks=False).st_mode):
+                found.append(folder / item.name)
+    return sorted(found)
+
+
 def discover_runs(root: str | Path) -> list[RunEntry]:
-    """Every complete run under ``root``, newest first; unreadable ones carry ``error``."""
+    """Every complete run under ``root``, newest first; unreadable ones carry ``error``.
+
+    A run is listed only when ``<suite>/<run-id>/results.json`` is a regular file reached
+    without symlinks; links (to folders or to the file) are skipped, never followed.
+    """
     base = Path(root).resolve()
     if not base.is_dir():
         return []
     entries: list[RunEntry] = []
-    for suite_dir in sorted(base.iterdir()):
-        if suite_dir.name.startswith(".") or not _inside_dir(base, suite_dir):
-            continue
-        for run_dir in sorted(suite_dir.iterdir()):
-            if run_dir.name.startswith(".") or not _inside_dir(base, run_dir):
+    for suite_dir in _plain_dirs(base):
+        for run_dir in _plain_dirs(suite_dir):
+            try:
+                found = safe_run_file(base, run_dir, "results.json")
+            except PathOutsideRoot:
                 continue
-            if (run_dir / "results.json").is_file():
-                entries.append(_summary(suite_dir.name, safe_path(base, f"{suite_dir.name}/{run_dir.name}")))
+            if found is not None:
+                entries.append(_summary(base, run_dir))
     entries.sort(key=lambda e: (e.created_at, e.run_id), reverse=True)
     return entries
-
-
-def _inside_dir(base: Path, path: Path) -> bool:
-    try:
-        return safe_path(base, path.relative_to(base).as_posix()).is_dir()
-    except (PathOutsideRoot, OSError, ValueError):
-        return False
 
 
 def find_run(entries: list[RunEntry], key: str | None) -> RunEntry | None:
@@ -138,9 +188,8 @@ def latest_per_suite(entries: list[RunEntry]) -> dict[str, RunEntry]:
 
 
 def run_file(entry: RunEntry, relative: str) -> Path | None:
-    """A file inside the run folder (e.g. a figure PNG), or None when absent or outside it."""
+    """A plain file inside the run folder (e.g. a figure PNG), or None when absent, a link or outside it."""
     try:
-        path = safe_path(entry.path, relative)
+        return safe_run_file(entry.root, entry.path, relative)
     except PathOutsideRoot:
         return None
-    return path if path.is_file() else None

@@ -5,7 +5,10 @@ values are rebuilt from the run's own suite file (``manifest.suite_file``) with 
 and accepted only when the data hash equals ``manifest.data_sha256``. The model is the cached
 artefact named in ``results.models[name]`` (``recipe``, ``params``, ``hash``, ``artefact``),
 loaded through the recipe's skops/safetensors loader, never trained here; a model the suite
-loaded from a file goes through the same safe loader as ``audit run``. Before anything is shown,
+loaded from a file goes through the same safe loader as ``audit run``. Those paths come from
+``results.json``, which anyone able to write the reports folder can edit, so each one passes
+``audit.dashboard.trust.PathGate`` first: it must lie inside the run's own folder, or the visitor
+must have confirmed that exact path (``trusted_paths``). Before anything is shown,
 the reloaded model must reproduce the scores in ``predictions.csv``, so a cleared or replaced
 cache can never pass for the audited model. When any of this fails, ``WhatIfUnavailable`` says
 why, and the app falls back to the saved explanations (``local_shap.json``).
@@ -13,7 +16,9 @@ why, and the app falls back to the saved explanations (``local_shap.json``).
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,17 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.dashboard.runs import safe_path
+from audit.dashboard.safefiles import PathOutsideRoot, default_root, read_run_bytes
 from audit.dashboard.shapley import Attribution, permutation_shapley
+from audit.dashboard.trust import NeedsConfirmation, PathGate, WhatIfUnavailable, gate_suite_files
 from audit.errors import AuditError
 from audit.results import RunResults
 
+__all__ = ["NeedsConfirmation", "WhatIf", "WhatIfUnavailable", "open_whatif", "saved_local_shap", "stored_scores"]
+
 SCORE_TOLERANCE = 1e-6
 BACKGROUND_ROWS = 50
-
-
-class WhatIfUnavailable(Exception):
-    """The what-if cannot run for this run/model; the message says why, for the visitor."""
 
 
 @dataclass
@@ -62,24 +66,36 @@ class WhatIf:
         )
 
 
-def stored_scores(run_dir: Path, model: str, dataset: str = "test") -> dict[str, float] | None:
-    """Row id (as text) -> stored score from ``predictions.csv``; None when the file is absent."""
-    path = run_file_path(run_dir, "predictions.csv")
-    if path is None:
+def stored_scores(
+    run_dir: Path, model: str, dataset: str = "test", root: Path | None = None
+) -> dict[str, float] | None:
+    """Row id (as text) -> stored score from ``predictions.csv``; None when absent or refused."""
+    try:
+        data = read_run_bytes(default_root(run_dir) if root is None else root, run_dir, "predictions.csv")
+    except PathOutsideRoot:
         return None
-    frame = pd.read_csv(path, dtype={"row_id": str})
+    if data is None:
+        return None
+    frame = pd.read_csv(io.BytesIO(data), dtype={"row_id": str})
     frame = frame[(frame["model"].astype(str) == model) & (frame["dataset"].astype(str) == dataset)]
     return dict(zip(frame["row_id"].astype(str), frame["score"].astype(float), strict=True))
 
 
-def run_file_path(run_dir: Path, relative: str) -> Path | None:
-    """A file inside the run folder, or None; raises ``PathOutsideRoot`` for a path leaving it."""
-    path = safe_path(run_dir, relative)
-    return path if path.is_file() else None
+def open_whatif(
+    results: RunResults,
+    run_dir: Path,
+    model_name: str,
+    *,
+    root: Path | None = None,
+    trusted_paths: Collection[str] = (),
+) -> WhatIf:
+    """Reload data and model for ``model_name`` of a finished run, verified against the run.
 
-
-def open_whatif(results: RunResults, run_dir: Path, model_name: str) -> WhatIf:
-    """Reload data and model for ``model_name`` of a finished run, verified against the run."""
+    ``root`` is the reports folder (default: two levels above ``run_dir``). A suite or model
+    path that the run names outside ``run_dir`` is loaded only when it is in ``trusted_paths``
+    (exact texts the visitor confirmed); otherwise ``NeedsConfirmation`` lists what to confirm.
+    """
+    gate = PathGate(default_root(run_dir) if root is None else root, run_dir, trusted_paths)
     info = results.models.get(model_name)
     if info is None:
         raise WhatIfUnavailable(f"the run has no model '{model_name}'")
@@ -87,10 +103,12 @@ def open_whatif(results: RunResults, run_dir: Path, model_name: str) -> WhatIf:
         raise WhatIfUnavailable(
             f"editing feature values needs a tabular model; '{model_name}' works on {info.get('modality')} data"
         )
-    suite, bundle, seed = _rebuild_data(results)
+    suite_file, artefact = _gate_run_paths(results, info, model_name, gate)
+    confirmed = gate.is_confirmed(str(results.manifest["suite_file"]))  # else it lies in the run folder
+    suite, bundle, seed = _rebuild_data(results, suite_file, None if confirmed else gate, model_name)
     if len(bundle.schema.classes) != 2:
         raise WhatIfUnavailable("the what-if explains the positive-class score of binary targets only")
-    model = _load_model(info, model_name, suite, bundle, seed)
+    model = _load_model(info, model_name, suite, bundle, seed, artefact)
     test = bundle.test
     ids = [str(i) for i in test.ids]
     rows = test.X.copy()
@@ -115,22 +133,43 @@ def open_whatif(results: RunResults, run_dir: Path, model_name: str) -> WhatIf:
         positive=str(bundle.schema.positive_label),
         seed=seed,
     )
-    _verify_scores(what, run_dir, model_name)
+    _verify_scores(what, run_dir, model_name, gate.root)
     return what
 
 
-def _rebuild_data(results: RunResults) -> tuple[Any, Any, int]:
+def _gate_run_paths(results: RunResults, info: dict[str, Any], name: str, gate: PathGate) -> tuple[Path, Path | None]:
+    """The suite file and (for recipe models) artefact folder named in results.json, once allowed."""
+    source = results.manifest.get("suite_file")
+    if not source:
+        raise WhatIfUnavailable(
+            "the suite file that produced this run (not recorded) is not on this machine, so its test rows cannot be rebuilt"
+        )
+    suite_file = gate.allow(str(source), "suite file")
+    artefact = None
+    if not info.get("load"):
+        if not info.get("recipe") or not info.get("artefact"):
+            raise WhatIfUnavailable(f"results.json does not record where model '{name}' is cached")
+        artefact = gate.allow(str(info["artefact"]), "model artefact folder", folder=True)
+    gate.check()
+    assert suite_file is not None  # gate.check() raised otherwise
+    return suite_file, artefact
+
+
+def _rebuild_data(results: RunResults, source: Path, gate: PathGate | None, model: str) -> tuple[Any, Any, int]:
+    """The suite and its data bundle; ``gate`` checks the files an unconfirmed suite names first."""
     from audit.data.tabular import build_bundle
     from audit.suite import load_suite
 
     manifest = results.manifest
-    source = manifest.get("suite_file")
-    if not source or not Path(source).is_file():
+    if not source.is_file():
         raise WhatIfUnavailable(
-            f"the suite file that produced this run ({source or 'not recorded'}) is not on this machine, so its test rows cannot be rebuilt"
+            f"the suite file that produced this run ({source}) is not on this machine, so its test rows cannot be rebuilt"
         )
     try:
         suite = load_suite(source)
+        if gate is not None:  # a suite found in the run folder: the files it names pass the gate too
+            gate_suite_files(suite, gate, model)
+            gate.check()
         seed = int(manifest.get("seed", suite.seed))
         if seed != suite.seed:
             copy = suite.model_copy(update={"seed": seed})
@@ -146,7 +185,7 @@ def _rebuild_data(results: RunResults) -> tuple[Any, Any, int]:
     return suite, bundle, seed
 
 
-def _load_model(info: dict[str, Any], name: str, suite: Any, bundle: Any, seed: int) -> Any:
+def _load_model(info: dict[str, Any], name: str, suite: Any, bundle: Any, seed: int, folder: Path | None) -> Any:
     from audit.registry import RECIPES
 
     try:
@@ -160,25 +199,27 @@ def _load_model(info: dict[str, Any], name: str, suite: Any, bundle: Any, seed: 
             if info.get("hash") and loaded.get("hash") != info["hash"]:
                 raise WhatIfUnavailable(f"the model file of '{name}' changed since this run")
             return model
-        recipe_name, digest, artefact = info.get("recipe"), str(info.get("hash", "")), info.get("artefact")
-        if not recipe_name or not artefact:
+        recipe_name, digest = str(info.get("recipe")), str(info.get("hash", ""))
+        if folder is None:
             raise WhatIfUnavailable(f"results.json does not record where model '{name}' is cached")
-        folder = Path(artefact)
         if folder.name != f"{recipe_name}-{digest[:20]}":
             raise WhatIfUnavailable(f"the artefact folder of '{name}' does not match its recorded hash")
-        if not (folder / "done").is_file():
+        if not (folder.exists() or folder.is_symlink()):
             raise WhatIfUnavailable(
                 f"the cached artefact of '{name}' ({folder}) is gone (cache cleared?); re-run the suite to rebuild it"
             )
+        from audit.models.cache import load_entry
+
         recipe_cls = RECIPES.get(recipe_name)
         recipe = recipe_cls(recipe_cls.Params.model_validate(info.get("params") or {}), seed)
-        return recipe.load(name, folder, bundle.schema)
+        # the cache's sealed manifest is verified first, as in ``audit run``
+        return load_entry(folder, digest, recipe_name, lambda f: recipe.load(name, f, bundle.schema))
     except AuditError as exc:
         raise WhatIfUnavailable(f"model '{name}' cannot be loaded safely: {exc}") from None
 
 
-def _verify_scores(what: WhatIf, run_dir: Path, name: str) -> None:
-    stored = stored_scores(run_dir, name)
+def _verify_scores(what: WhatIf, run_dir: Path, name: str, root: Path) -> None:
+    stored = stored_scores(run_dir, name, root=root)
     if not stored:
         what.notes.append(
             "predictions.csv is absent, so the reloaded model could not be checked against the run's scores"
@@ -195,17 +236,19 @@ def _verify_scores(what: WhatIf, run_dir: Path, name: str) -> None:
     what.notes.append(f"reloaded model reproduces the run's {len(ids)} test scores (largest difference {gap:.1e})")
 
 
-def saved_local_shap(run_dir: Path, model: str) -> dict[str, Any] | None:
+def saved_local_shap(run_dir: Path, model: str, root: Path | None = None) -> dict[str, Any] | None:
     """``artefacts/<model>/explain/local_shap.json`` as written by the explain check, or None."""
     try:
-        path = run_file_path(run_dir, f"artefacts/{model}/explain/local_shap.json")
-    except ValueError:
+        data = read_run_bytes(
+            default_root(run_dir) if root is None else root, run_dir, f"artefacts/{model}/explain/local_shap.json"
+        )
+    except PathOutsideRoot:
         return None
-    if path is None:
+    if data is None:
         return None
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        payload = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("rows"), list):
         return None

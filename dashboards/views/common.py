@@ -116,12 +116,13 @@ def plot(figure: Any, key: str) -> None:
     st.plotly_chart(figure, key=key, config=PLOTLY_CONFIG)
 
 
-def show_figure(spec: dict[str, Any], run_dir: Path | None, key: str) -> None:
-    rendered = to_plotly(spec, run_dir)
+def show_figure(spec: dict[str, Any], entry: RunEntry | None, key: str) -> None:
+    """One stored figure spec; image files come from the run folder only (``safefiles`` rules)."""
+    rendered = to_plotly(spec, entry.path if entry else None, entry.root if entry else None)
     if rendered.kind == "plotly":
         plot(rendered.figure, key=key)
     elif rendered.kind == "image":
-        st.image(str(rendered.image), caption=rendered.caption or None)
+        st.image(rendered.data, caption=rendered.caption or None)
     else:
         st.warning(md(rendered.error or "figure could not be drawn"))
     if rendered.caption and rendered.kind == "plotly":

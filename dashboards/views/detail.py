@@ -35,8 +35,10 @@ def render(ctx: Ctx) -> None:
         no_runs(ctx)
         return
     r = ctx.results
-    st.title(md(f"{r.suite.get('name', ctx.entry.suite)} · run {r.run_id}"))
+    st.title(md(f"{ctx.entry.suite} · run {ctx.entry.run_id}"))  # the folder, not what the JSON claims
     verdict_badge(r.status)
+    if ctx.entry.warning:
+        st.warning(md(ctx.entry.warning))
     st.caption(
         md(
             f"{r.created_at} · data {r.manifest.get('data_source', '?')} · seed {r.manifest.get('seed', '?')} · models {', '.join(r.models)}"
@@ -135,7 +137,7 @@ def _figures(ctx: Ctx, check: str, records: list) -> None:
     cols = st.columns(2)
     for i, spec in enumerate(record.figures):
         with cols[i % 2]:
-            show_figure(spec, ctx.entry.path if ctx.entry else None, key=f"fig_{check}_{model}_{i}")
+            show_figure(spec, ctx.entry, key=f"fig_{check}_{model}_{i}")
     for name, rows in record.tables.items():
         with st.expander(md(f"table: {name} ({len(rows)} rows)")):
             st.dataframe(cells(rows), hide_index=True)

@@ -4,10 +4,15 @@ The what-if reloads the run's model safely and verified (``audit.dashboard.whati
 the edited row and explains it with permutation Shapley values over the raw features. That is
 new work on a new row, not a stored metric recomputed. Without artefacts (cache cleared, suite
 file moved, a non-tabular model) the page says why and shows the saved explanations only.
+A suite file or model folder that results.json names outside the run folder is loaded only
+after the visitor ticks "I trust this file" for that exact path (unticked by default, per
+run and model, for this browser session).
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +20,16 @@ import pandas as pd
 import streamlit as st
 
 from audit.dashboard.figures import PALETTE, plain
-from audit.dashboard.whatif import WhatIf, WhatIfUnavailable, open_whatif, saved_local_shap, stored_scores
+from audit.dashboard.runs import RunEntry, load_run
+from audit.dashboard.whatif import (
+    NeedsConfirmation,
+    WhatIf,
+    WhatIfUnavailable,
+    open_whatif,
+    saved_local_shap,
+    stored_scores,
+)
+from audit.errors import AuditError
 from dashboards.views.common import Ctx, md, no_runs, plot, show_figure
 
 TOP = 15
@@ -23,23 +37,65 @@ MISSING = "(missing)"
 
 
 @st.cache_resource(show_spinner="Loading the run's model and test rows…", max_entries=8, ttl=600)
-def _open(run_dir: str, run_id: str, model: str) -> WhatIf | str:
-    """The verified what-if for one model of one run, or the reason it is unavailable (cached)."""
-    from pathlib import Path
+def _open(
+    run_dir: str, root: str, key: str, model: str, trusted: tuple[str, ...], stamp: tuple[int, ...]
+) -> WhatIf | WhatIfUnavailable:
+    """The verified what-if for one model of one run, or why it is unavailable (cached).
 
-    from audit.dashboard.runs import load_run
-
+    ``stamp`` (see ``_stamp``) makes a changed run file be judged afresh; ``key`` only keys the cache.
+    """
     try:
-        return open_whatif(load_run(Path(run_dir)), Path(run_dir), model)
+        results = load_run(Path(run_dir), Path(root))
+        return open_whatif(results, Path(run_dir), model, root=Path(root), trusted_paths=trusted)
     except WhatIfUnavailable as exc:
-        return str(exc)
+        return exc
+    except AuditError as exc:  # results.json unreadable or refused since the page listed it
+        return WhatIfUnavailable(str(exc))
 
 
 @st.cache_data(max_entries=64)
-def _scores(run_dir: str, model: str) -> dict[str, float]:
-    from pathlib import Path
+def _scores(run_dir: str, root: str, model: str, stamp: tuple[int, ...]) -> dict[str, float]:
+    return stored_scores(Path(run_dir), model, root=Path(root)) or {}
 
-    return stored_scores(Path(run_dir), model) or {}
+
+def _stamp(entry: RunEntry) -> tuple[int, ...]:
+    """mtime, size and inode of results.json and predictions.csv (0 when absent): a changed file is judged afresh."""
+    stamp: list[int] = []
+    for name in ("results.json", "predictions.csv"):
+        try:
+            info = (entry.path / name).lstat()
+        except OSError:
+            stamp += [0, 0, 0]
+        else:
+            stamp += [info.st_mtime_ns, info.st_size, info.st_ino]
+    return tuple(stamp)
+
+
+def _trust_store(entry: RunEntry, model: str) -> set[str]:
+    """Paths the visitor confirmed for this run and model in this session (none by default)."""
+    store: dict[tuple[str, str], set[str]] = st.session_state.setdefault("_wi_trusted", {})
+    return store.setdefault((entry.key, model), set())
+
+
+def _toggle(widget: str, trusted: set[str], path: str) -> None:
+    (trusted.add if st.session_state.get(widget) else trusted.discard)(path)
+
+
+def _trust_boxes(entry: RunEntry, model: str, asked: list[tuple[str, str]]) -> None:
+    """One unticked checkbox per file outside the run folder, its path shown as inert text."""
+    trusted = _trust_store(entry, model)
+    shown = asked + [("file", p) for p in sorted(trusted - {p for _, p in asked})]
+    for what, path in shown:
+        digest = hashlib.sha256(f"{entry.key}\0{model}\0{path}".encode()).hexdigest()[:16]
+        widget = f"wi_trust_{digest}"
+        st.checkbox(
+            md(f"I trust this {what}: {path}"),
+            value=path in trusted,
+            key=widget,
+            on_change=_toggle,
+            args=(widget, trusted, path),
+            help="Loaded only after you tick this: results.json can name any path, and loading a model runs its loader.",
+        )
 
 
 def render(ctx: Ctx) -> None:
@@ -47,20 +103,29 @@ def render(ctx: Ctx) -> None:
     if ctx.results is None or ctx.entry is None:
         no_runs(ctx)
         return
-    r, run_dir = ctx.results, ctx.entry.path
+    r, entry, run_dir = ctx.results, ctx.entry, ctx.entry.path
     model = st.selectbox("Model", list(r.models), key="ex_model")
-    saved = saved_local_shap(run_dir, model)
-    what = _open(str(run_dir), r.run_id, model)
-    if isinstance(what, str):
+    saved = saved_local_shap(run_dir, model, root=entry.root)
+    stamp = _stamp(entry)
+    trusted = tuple(sorted(_trust_store(entry, model)))
+    what = _open(str(run_dir), str(entry.root), entry.key, model, trusted, stamp)
+    if isinstance(what, NeedsConfirmation):
+        st.warning(md(f"What-if is not loaded: {what}.") + " Showing the explanations saved with the run.")
+        _trust_boxes(entry, model, what.paths)
+        what = None
+    elif isinstance(what, WhatIfUnavailable):
         st.warning(md(f"What-if is unavailable: {what}.") + " Showing the explanations saved with the run.")
         what = None
+    elif trusted:
+        with st.expander("Files outside the run folder that you confirmed"):
+            _trust_boxes(entry, model, [])
     saved_rows = {str(row["row_id"]): row for row in (saved or {}).get("rows", [])}
     ids = list(what.rows.index) if what is not None else list(saved_rows)
     if not ids:
         st.info("No saved per-row explanations for this model (add the explain check to the suite).")
         _saved_figures(ctx, model)
         return
-    scores = _scores(str(run_dir), model)
+    scores = _scores(str(run_dir), str(entry.root), model, stamp)
     first = next((i for i in ids if i in saved_rows), ids[0])
     row_id = st.selectbox(
         "Test row (id)",
@@ -266,4 +331,4 @@ def _saved_figures(ctx: Ctx, model: str) -> None:
     with st.expander(md(f"Saved explanation figures of {model}"), expanded=False):
         for record in records:
             for i, spec in enumerate(record.figures):
-                show_figure(spec, ctx.entry.path if ctx.entry else None, key=f"ex_fig_{record.check}_{i}")
+                show_figure(spec, ctx.entry, key=f"ex_fig_{record.check}_{i}")

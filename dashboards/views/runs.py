@@ -72,7 +72,7 @@ def _table(ctx: Ctx) -> None:
                 "fail": e.gate_counts.get("fail"),
                 "error": e.gate_counts.get("error"),
                 "check errors": e.check_errors,
-                "problem": e.error or "",
+                "problem": e.error or e.warning or "",
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True)

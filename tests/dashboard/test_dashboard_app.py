@@ -49,6 +49,17 @@ def frames(at: AppTest) -> list[pd.DataFrame]:
     return [df.value for df in at.dataframe]
 
 
+def confirm_files(at: AppTest) -> AppTest:
+    """Tick every "I trust this file" box of the what-if (they start unticked) and rerun."""
+    boxes = [b for b in at.checkbox if str(b.key).startswith("wi_trust_")]
+    assert boxes and not any(b.value for b in boxes)
+    for box in boxes:
+        box.check()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def real_key(credit_run) -> str:
     return f"credit/{credit_run.run_dir.name}"
 
@@ -148,6 +159,11 @@ def test_explanation_explorer_what_if_changes_the_score(credit_reports: Path, cr
     app_env(credit_reports)
     at = open_page("Explanation explorer", run=real_key(credit_run))
     at.selectbox(key="ex_model").set_value("logreg").run()
+    assert not at.form_submit_button  # nothing outside the run folder is loaded unasked
+    assert any("What-if is not loaded" in t and "outside its own folder" in t for t in texts(at, "warning"))
+    labels = {unmd(b.label) for b in at.checkbox}
+    assert f"I trust this suite file: {credit_run.results.manifest['suite_file']}" in labels
+    confirm_files(at)
     row = at.selectbox(key="ex_row_logreg").value
     stored = stored_scores(credit_run.run_dir, "logreg")[row]
     scores = {unmd(m.label): m.value for m in at.metric}
@@ -172,6 +188,7 @@ def test_explanation_explorer_without_artefacts_shows_saved_explanations(credit_
     app_env(tmp_path)
     at = open_page("Explanation explorer")
     at.selectbox(key="ex_model").set_value("logreg").run()
+    confirm_files(at)
     assert any("What-if is unavailable" in t and "is gone (cache cleared?)" in t for t in texts(at, "warning"))
     assert not at.form_submit_button
     if (run / "artefacts" / "logreg" / "explain" / "local_shap.json").is_file():

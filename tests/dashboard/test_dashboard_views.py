@@ -190,6 +190,7 @@ def test_image_specs_stay_inside_the_run_folder(tmp_path: Path) -> None:
     (tmp_path / "secret.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     ok = to_plotly({"kind": "image", "path": "artefacts/x.png", "title": "saliency"}, run)
     assert ok.kind == "image" and ok.image == (run / "artefacts" / "x.png").resolve() and ok.caption == "saliency"
+    assert ok.data == b"\x89PNG\r\n\x1a\n"  # the bytes the app shows, read without following links
     for bad in ("../secret.png", str(tmp_path / "secret.png"), "artefacts/../../secret.png"):
         out = to_plotly({"kind": "image", "path": bad}, run)
         assert out.kind == "error" and out.image is None

@@ -10,8 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.dashboard.whatif import SCORE_TOLERANCE, WhatIfUnavailable, open_whatif, saved_local_shap, stored_scores
-from audit.results import load_results
+from audit.dashboard.whatif import (
+    SCORE_TOLERANCE,
+    NeedsConfirmation,
+    WhatIfUnavailable,
+    open_whatif,
+    saved_local_shap,
+    stored_scores,
+)
+from audit.results import RunResults, load_results
 
 pytestmark = pytest.mark.slow  # needs the session's real credit run
 
@@ -26,9 +33,33 @@ def _copy_run(credit_run, tmp_path: Path, edit=None) -> Path:
     return run
 
 
+def trusted(results: RunResults, model: str) -> set[str]:
+    """The paths outside the run folder that a visitor would confirm for ``model``."""
+    return {results.manifest["suite_file"], results.models[model]["artefact"]}
+
+
+def opened(results: RunResults, run: Path, model: str):
+    """``open_whatif`` as after the visitor confirmed the run's suite file and model folder."""
+    return open_whatif(results, run, model, trusted_paths=trusted(results, model))
+
+
+def test_model_and_suite_outside_the_run_need_confirmation(credit_run) -> None:
+    with pytest.raises(NeedsConfirmation) as caught:
+        open_whatif(credit_run.results, credit_run.run_dir, "logreg")
+    assert {p for _, p in caught.value.paths} == trusted(credit_run.results, "logreg")
+    with pytest.raises(NeedsConfirmation) as caught:  # half confirmed is not confirmed
+        open_whatif(
+            credit_run.results,
+            credit_run.run_dir,
+            "logreg",
+            trusted_paths={credit_run.results.manifest["suite_file"]},
+        )
+    assert [p for _, p in caught.value.paths] == [credit_run.results.models["logreg"]["artefact"]]
+
+
 @pytest.mark.parametrize("model", ["logreg", "gbm", "mlp"])
 def test_reloaded_model_reproduces_the_stored_scores(credit_run, model: str) -> None:
-    what = open_whatif(credit_run.results, credit_run.run_dir, model)
+    what = opened(credit_run.results, credit_run.run_dir, model)
     stored = stored_scores(credit_run.run_dir, model)
     assert len(what.rows) == 300 and set(what.rows.index) == set(stored)
     ids = list(what.rows.index[:25])
@@ -39,7 +70,7 @@ def test_reloaded_model_reproduces_the_stored_scores(credit_run, model: str) -> 
 
 
 def test_edited_row_changes_score_and_attributions_add_up(credit_run) -> None:
-    what = open_whatif(credit_run.results, credit_run.run_dir, "logreg")
+    what = opened(credit_run.results, credit_run.run_dir, "logreg")
     row_id = what.rows.index[0]
     row = what.row(row_id)
     edited = row.copy()
@@ -60,7 +91,7 @@ def test_cleared_cache_is_reported_not_retrained(credit_run, tmp_path: Path) -> 
 
     run = _copy_run(credit_run, tmp_path, move)
     with pytest.raises(WhatIfUnavailable, match="cached artefact of 'gbm' .* is gone"):
-        open_whatif(load_results(run), run, "gbm")
+        opened(load_results(run), run, "gbm")
 
 
 def test_artefact_folder_must_match_the_recorded_hash(credit_run, tmp_path: Path) -> None:
@@ -69,7 +100,7 @@ def test_artefact_folder_must_match_the_recorded_hash(credit_run, tmp_path: Path
 
     run = _copy_run(credit_run, tmp_path, swap)
     with pytest.raises(WhatIfUnavailable, match="does not match its recorded hash"):
-        open_whatif(load_results(run), run, "gbm")
+        opened(load_results(run), run, "gbm")
 
 
 def test_a_model_that_does_not_reproduce_the_run_is_refused(credit_run, tmp_path: Path) -> None:
@@ -78,18 +109,18 @@ def test_a_model_that_does_not_reproduce_the_run_is_refused(credit_run, tmp_path
     frame.loc[frame["model"] == "mlp", "score"] = 0.5
     frame.to_csv(run / "predictions.csv", index=False)
     with pytest.raises(WhatIfUnavailable, match="does not reproduce the run's scores"):
-        open_whatif(load_results(run), run, "mlp")
+        opened(load_results(run), run, "mlp")
 
 
 def test_changed_data_or_missing_suite_file_is_refused(credit_run, tmp_path: Path) -> None:
     run = _copy_run(credit_run, tmp_path, lambda raw: raw["manifest"].update(data_sha256="0" * 64))
     with pytest.raises(WhatIfUnavailable, match="data behind .* changed since this run"):
-        open_whatif(load_results(run), run, "logreg")
+        opened(load_results(run), run, "logreg")
     run2 = _copy_run(
         credit_run, tmp_path / "b", lambda raw: raw["manifest"].update(suite_file=str(tmp_path / "moved.yaml"))
     )
     with pytest.raises(WhatIfUnavailable, match="suite file that produced this run .* is not on this machine"):
-        open_whatif(load_results(run2), run2, "logreg")
+        opened(load_results(run2), run2, "logreg")
 
 
 def test_saved_local_shap_is_read_from_inside_the_run_only(credit_run, tmp_path: Path) -> None:
