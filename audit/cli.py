@@ -32,6 +32,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.suite is None and args.resume is None:
         raise ConfigError("audit run needs a suite file (or --resume RUN_DIR)")
+    if args.output is not None and args.resume is None:
+        from audit.validation import output_dir_error
+
+        problem = output_dir_error(args.output)
+        if problem is not None:
+            raise ConfigError(f"--output: {problem}")
     outcome = run_suite(args.suite, output=args.output, seed=args.seed, log=None if args.quiet else _log, resume=args.resume)
     print(summary(outcome.results, str(outcome.run_dir)))
     return exit_code(outcome.results.status, args.fail_on)

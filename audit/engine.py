@@ -147,10 +147,13 @@ def run_suite(
     if seed != suite.seed:
         suite = suite.model_copy(update={"seed": seed})  # private attributes (the source path) are copied too
     timings: dict[str, float] = {}
+    if state is None:
+        check_output_dir(suite, output)
 
     log(f"audit: suite '{suite.name}' ({len(suite.models)} models, {len(suite.checks)} checks, seed {seed})")
     t = time.perf_counter()
     bundle = build_bundle(suite)
+    check_data_references(suite, bundle)
     timings["data"] = time.perf_counter() - t
     log(f"  data   {bundle.source}: {len(bundle.train)} train / {len(bundle.test)} test rows ({timings['data']:.2f}s)")
 
@@ -204,6 +207,30 @@ def run_suite(
         lock.release()
     checkpoint.cleanup(final)
     return RunOutcome(final, results)
+
+
+def check_output_dir(suite: Suite, output: str | Path | None) -> None:
+    """Refuse, before any work, an output folder where run folders cannot be created.
+
+    ``output`` (the CLI's ``--output``) overrides the suite's ``output.dir``; both go through
+    :func:`audit.validation.output_dir_error`.
+    """
+    from audit.validation import output_dir_error
+
+    problem = output_dir_error(output if output is not None else suite.output.dir, suite.name)
+    if problem is not None:
+        key = "output folder" if output is not None else f"{suite.source or '<suite>'}: output.dir"
+        raise ConfigError(f"{key}: {problem}")
+
+
+def check_data_references(suite: Suite, bundle: DataBundle) -> None:
+    """Refuse column and group names the loaded data lacks, before any model is built."""
+    from audit.data.references import data_reference_problems
+
+    problems = data_reference_problems(suite, bundle)
+    if problems:
+        where = suite.source or "<suite>"
+        raise ConfigError("\n".join(f"{where}: {loc}: {message}" for loc, message in problems))
 
 
 def _claim_partial(out_root: Path) -> tuple[str, Path]:

@@ -205,8 +205,9 @@ def format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def describe_validation_error(exc: ValidationError, where: str, prefix: str = "") -> str:
-    lines = []
+def validation_problems(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    """(key path, message) for each error of a pydantic validation."""
+    problems = []
     for err in exc.errors():
         loc = format_loc(tuple(p for p in ((*prefix.split("."),) if prefix else ()) + err["loc"]))
         msg = err["msg"].removeprefix("Value error, ")
@@ -217,8 +218,37 @@ def describe_validation_error(exc: ValidationError, where: str, prefix: str = ""
         shown = err.get("input")
         if err["type"] not in ("missing", "extra_forbidden") and not isinstance(shown, dict):
             msg += f" (got {_short_repr(shown)})"
-        lines.append(f"{where}: {loc}: {msg}")
-    return "\n".join(lines)
+        problems.append((loc, msg))
+    return problems
+
+
+def describe_validation_error(exc: ValidationError, where: str, prefix: str = "") -> str:
+    return "\n".join(f"{where}: {loc}: {msg}" for loc, msg in validation_problems(exc, prefix))
+
+
+def _schema_problems(model: type[BaseModel], raw: Any, prefix: str = "") -> tuple[Any, list[tuple[str, str]]]:
+    """Validate ``raw`` against ``model``: (the instance or None, every problem found).
+
+    Besides pydantic's errors this refuses booleans given where numbers are expected, which
+    pydantic would quietly read as 1 or 0 (``seed: yes``).
+    """
+    from audit.validation import boolean_errors
+
+    head = tuple(prefix.split(".")) if prefix else ()
+    booleans = [(format_loc(head + loc), msg) for loc, msg in boolean_errors(model, raw)]
+    try:
+        return model.model_validate(raw), booleans
+    except ValidationError as exc:
+        found = validation_problems(exc, prefix)
+    told = {loc for loc, msg in found if "boolean" in msg}  # the model's own message about a boolean wins
+    booleans = [(loc, msg) for loc, msg in booleans if not any(loc == t or loc.startswith((t + ".", t + "[")) for t in told)]
+    shown = {loc for loc, _ in booleans}
+    return None, booleans + [(loc, msg) for loc, msg in found if loc not in shown]
+
+
+def _raise(problems: list[tuple[str, str]], where: str) -> None:
+    if problems:
+        raise ConfigError("\n".join(f"{where}: {loc}: {msg}" for loc, msg in problems))
 
 
 def _short_repr(value: Any) -> str:
@@ -231,51 +261,58 @@ def _short_repr(value: Any) -> str:
 
 
 def parse_suite(raw: Any, where: str = "<suite>") -> Suite:
-    """Validate a parsed YAML document against the schema and the registries."""
+    """Validate a parsed YAML document against the schema, the registries and the gates.
+
+    Every problem found is reported at once, one line each, naming the key path.
+    """
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping of keys (version, name, data, ...) at the top")
-    try:
-        suite = Suite.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, where)) from None
-    validate_references(suite, where)
+    suite, problems = _schema_problems(Suite, raw)
+    _raise(problems, where)
+    _raise(reference_problems(suite), where)
     return suite
 
 
 def validate_references(suite: Suite, where: str) -> None:
-    """Look up every named check, recipe and dataset and validate their parameters."""
-    from audit.registry import CHECKS, DATASETS, RECIPES
+    """Raise a ConfigError listing every problem :func:`reference_problems` finds."""
+    _raise(reference_problems(suite), where)
+
+
+def reference_problems(suite: Suite) -> list[tuple[str, str]]:
+    """Names looked up in the registries, parameters validated, data keys and gates cross-checked."""
+    from audit.registry import CHECKS, DATASETS, RECIPES, suggest
+    from audit.validation import data_spec_errors, gate_errors
+
+    problems: list[tuple[str, str]] = []
+
+    def lookup(registry: Any, name: str, key: str) -> bool:
+        try:
+            registry.check_name(name)
+        except ConfigError as exc:
+            problems.append((key, str(exc)))
+            return False
+        return True
 
     if suite.data.builtin is not None:
-        DATASETS.check_name(suite.data.builtin, f"{where}: data.builtin")
+        lookup(DATASETS, suite.data.builtin, "data.builtin")
+    problems += data_spec_errors(suite.data)
     model_names = [m.name for m in suite.models]
     for i, model in enumerate(suite.models):
-        if model.recipe is not None:
-            RECIPES.check_name(model.recipe, f"{where}: models[{i}].recipe")
-            _validate_params(RECIPES.get(model.recipe), model.params, where, f"models[{i}].params")
+        if model.recipe is not None and lookup(RECIPES, model.recipe, f"models[{i}].recipe"):
+            problems += _schema_problems(RECIPES.get(model.recipe).Params, model.params, f"models[{i}].params")[1]
     for i, check in enumerate(suite.checks):
-        CHECKS.check_name(check.name, f"{where}: checks[{i}].name")
-        _validate_params(CHECKS.get(check.name), check.params, where, f"checks[{i}].params")
-        from audit.registry import suggest
-
+        if lookup(CHECKS, check.name, f"checks[{i}].name"):
+            problems += _schema_problems(CHECKS.get(check.name).Params, check.params, f"checks[{i}].params")[1]
         for j, model_name in enumerate(check.models or []):
             if model_name not in model_names:
-                raise ConfigError(
-                    f"{where}: checks[{i}].models[{j}]: unknown model '{model_name}'; "
-                    f"{suggest(model_name, model_names)}"
-                )
-
-
-def _validate_params(impl: Any, params: dict[str, Any], where: str, prefix: str) -> None:
-    try:
-        impl.Params.model_validate(params)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, where, prefix)) from None
+                problems.append((f"checks[{i}].models[{j}]", f"unknown model '{model_name}'; {suggest(model_name, model_names)}"))
+    problems += gate_errors(suite)
+    return problems
 
 
 def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite file; every problem is a ConfigError naming the file and key."""
-    import yaml
+    from audit.strict_yaml import load_yaml
 
     path = Path(path)
     where = str(path)
@@ -285,16 +322,7 @@ def load_suite(path: str | Path) -> Suite:
         raise ConfigError(f"{where}: suite file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{where}: cannot read the suite file ({exc})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        pos = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}{pos}: invalid YAML: {problem}") from None
-    except (ValueError, RecursionError) as exc:  # e.g. a date like 2020-13-45, or absurd nesting
-        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise ConfigError(f"{where}: invalid YAML value: {problem}") from None
+    raw = load_yaml(text, where)
     suite = parse_suite(raw, where)
     suite._source = path.resolve()
     return suite

@@ -94,6 +94,10 @@ class Check:
     Params: ClassVar[type[CheckParams]] = CheckParams
     scope: ClassVar[Literal["model", "data"]] = "model"
     modalities: ClassVar[tuple[str, ...]] = ("tabular",)
+    # Every metric name ``run`` can add (the ``<metric>`` of ``<model>/<check>/<metric>[<group>]``),
+    # so suite validation can refuse a gate that names none of them before anything runs.
+    # None: not declared, the gate's metric is then judged only at run time.
+    metrics: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, params: CheckParams) -> None:
         self.params = params

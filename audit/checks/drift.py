@@ -60,6 +60,7 @@ class DriftParams(CheckParams):
 class DriftCheck(Check):
     name = "drift"
     Params = DriftParams
+    metrics = (*DIRECTIONS, "n_drifted", "share_drifted", "max_psi")
     scope = "data"
 
     def run(self, ctx: Context, model: ModelAdapter | None) -> CheckResult:

@@ -91,6 +91,13 @@ class ExplainParams(CheckParams):
 class ExplainCheck(Check):
     name = "explain"
     Params = ExplainParams
+    metrics = (
+        "importance", "additivity_error", "sensitive_share", "mean_abs_shap",
+        # torch models: captum_<short>_importance (audit.explain.captum_tab.SHORT) and IG vs SHAP
+        "captum_ig_importance", "captum_gradient_shap_importance", "captum_saliency_importance",
+        "captum_input_x_gradient_importance", "ig_convergence_delta", "rank_agreement_spearman",
+        "rank_agreement_kendall", "top5_overlap",
+    )  # fmt: skip
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: ExplainParams = self.params

@@ -109,6 +109,7 @@ DISPARITY_DIRECTION = {
 class FairnessCheck(Check):
     name = "fairness"
     Params = FairnessParams
+    metrics = (*GROUP_METRICS, *DISPARITY_DIRECTION)  # per group [<column>=<value>]; disparities [<column>]
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: FairnessParams = self.params

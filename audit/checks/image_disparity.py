@@ -42,6 +42,11 @@ class ClassDisparityCheck(Check):
     name = "class_disparity"
     Params = ClassDisparityParams
     modalities = ("tabular", "image", "text")
+    metrics = (
+        *(f"{kind}_{m}" for m in mc.PER_CLASS for kind in ("worst_class", "best_class")),
+        *(f"{m}_{kind}" for m in mc.PER_CLASS for kind in ("gap", "ratio")),
+        "max_pair_confusion_rate",
+    )
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: ClassDisparityParams = self.params

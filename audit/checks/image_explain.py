@@ -88,6 +88,7 @@ class ImageExplainCheck(Check):
     name = "image_explain"
     Params = ImageExplainParams
     modalities = ("image",)
+    metrics = ("ig_convergence_delta", "ig_convergence_delta_max", "deletion_auc", "deletion_accuracy_auc", "deletion_gain")
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: ImageExplainParams = self.params

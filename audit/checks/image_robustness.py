@@ -101,6 +101,7 @@ class ImageRobustnessCheck(Check):
     name = "image_robustness"
     Params = ImageRobustnessParams
     modalities = ("image",)
+    metrics = ("clean_accuracy", "robust_accuracy", "attack_success_rate", "robust_accuracy_auc")
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: ImageRobustnessParams = self.params

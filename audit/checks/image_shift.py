@@ -70,6 +70,10 @@ class ImageShiftCheck(Check):
     name = "image_shift"
     Params = ImageShiftParams
     modalities = ("image",)
+    metrics = (
+        "clean_accuracy", "accuracy", "mean_corruption_accuracy", "mean_corruption_error",
+        "corruption_accuracy_ratio", "accuracy_drop", "worst_corruption_accuracy",
+    )  # fmt: skip
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: ImageShiftParams = self.params

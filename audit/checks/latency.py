@@ -99,6 +99,7 @@ class LatencyCheck(Check):
     name = "latency"
     Params = LatencyParams
     modalities = ("tabular", "image", "text")
+    metrics = (*PERCENTILES, "mean_ms", "throughput_rps", "peak_memory_bytes", "model_size_bytes")
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         from audit.attacks import limit_threads

@@ -45,6 +45,7 @@ class PerformanceParams(CheckParams):
 class PerformanceCheck(Check):
     name = "performance"
     Params = PerformanceParams
+    metrics = tuple(dict.fromkeys((*METRICS, *mc.METRICS, *mc.PER_CLASS)))  # binary; multiclass; per class
     modalities = ("tabular", "image", "text")
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:

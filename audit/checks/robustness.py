@@ -114,6 +114,10 @@ def tag(attack: str, eps: float) -> str:
 class RobustnessCheck(Check):
     name = "robustness"
     Params = RobustnessParams
+    metrics = (
+        "clean_accuracy", "robust_accuracy", "attack_success_rate", "average_queries",
+        "counterfactual_flip_rate", "counterfactual_score_change",
+    )  # fmt: skip
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         from audit.attacks import limit_threads

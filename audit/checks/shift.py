@@ -94,6 +94,7 @@ class ShiftParams(CheckParams):
 class ShiftCheck(Check):
     name = "shift"
     Params = ShiftParams
+    metrics = tuple(dict.fromkeys((*(f"{m}_drop" for m in METRICS), "accuracy", "roc_auc", "accuracy_drop", "prediction_stability")))
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: ShiftParams = self.params

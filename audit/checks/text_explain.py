@@ -52,6 +52,7 @@ class TextExplainCheck(Check):
     name = "text_explain"
     Params = TextExplainParams
     modalities = ("text",)
+    metrics = ("mean_abs_convergence_delta", "max_abs_convergence_delta", "mean_abs_additivity_gap", "deletion_drop", "random_deletion_drop")
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: TextExplainParams = self.params

@@ -57,6 +57,7 @@ class TextFairnessCheck(Check):
     name = "text_fairness"
     Params = TextFairnessParams
     modalities = ("text",)
+    metrics = ("flip_rate", "mean_abs_score_change", "max_group_gap")
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: TextFairnessParams = self.params

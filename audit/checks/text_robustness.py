@@ -57,6 +57,7 @@ class TextRobustnessCheck(Check):
     name = "text_robustness"
     Params = TextRobustnessParams
     modalities = ("text",)
+    metrics = ("attack_success_rate", "accuracy_under_attack", "original_accuracy", "avg_perturbed_word_share", "avg_queries")
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: TextRobustnessParams = self.params

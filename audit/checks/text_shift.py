@@ -80,6 +80,10 @@ class TextShiftCheck(Check):
     name = "text_shift"
     Params = TextShiftParams
     modalities = ("text",)
+    metrics = (
+        *(f"domain_{m}_drop" for m in DOMAIN_METRICS), "domain_accuracy_source", "domain_accuracy_target",
+        "accuracy", "accuracy_drop", "prediction_stability",
+    )  # fmt: skip
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: TextShiftParams = self.params

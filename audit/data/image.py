@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from audit.data.base import DataBundle, Dataset, Schema
+from audit.data.files import file_kind, require_file
 from audit.errors import DataError, MissingExtra
 from audit.registry import DATASETS
 from audit.suite import Suite
@@ -89,8 +90,7 @@ def _scale(images: np.ndarray, scale: float | None, source: str) -> np.ndarray:
 
 def load_npz(path: Path, target: str | None, options: dict[str, Any], where: str) -> ImageArrays:
     _check_options(options, "npz", where)
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found (suite key data.path)")
+    require_file(path)
     try:
         archive = np.load(path, allow_pickle=False)
         keys = list(archive.files)
@@ -121,7 +121,8 @@ def load_folder(path: Path, target: str | None, options: dict[str, Any], where: 
     except ImportError:
         raise MissingExtra("pillow", "image", "Reading a folder of images") from None
     if not path.is_dir():
-        raise DataError(f"{path}: image folder not found (suite key data.path)")
+        kind = file_kind(path) or ("a file" if path.is_file() else None)
+        raise DataError(f"{path}: is {kind}, not a folder of images (suite key data.path)" if kind else f"{path}: image folder not found (suite key data.path)")
     mode = options.get("mode", "L")
     if mode not in ("L", "RGB"):
         raise DataError(f"{where}: data.options.mode: expected L (greyscale) or RGB; got {mode!r}")

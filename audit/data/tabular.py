@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from audit.data.base import DataBundle, Dataset, Schema
+from audit.data.files import check_csv_header, check_finite, check_unique_columns, require_file
 from audit.errors import DataError
 from audit.registry import DATASETS, suggest
 from audit.suite import DataSpec, Suite
@@ -23,8 +24,9 @@ def read_table(path: Path, fmt: str | None, key: str = "data.path") -> pd.DataFr
     fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"{path}: cannot tell the format from the suffix; set data.format to csv or parquet")
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found (suite key {key})")
+    require_file(path, key)
+    if fmt == "csv":
+        check_csv_header(path)
     try:
         frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
     except Exception as exc:  # pandas raises many types for unreadable files
@@ -32,6 +34,13 @@ def read_table(path: Path, fmt: str | None, key: str = "data.path") -> pd.DataFr
     if frame.empty:
         raise DataError(f"{path}: the file has no rows")
     return frame
+
+
+def refuse_target_as_sensitive(target: str, sensitive: list[str], where: str) -> None:
+    """The target is what the model predicts; auditing it as a group attribute is a mistake."""
+    for i, column in enumerate(sensitive):
+        if column == target:
+            raise DataError(f"{where}: data.sensitive[{i}]: '{column}' is the target; the target cannot be a sensitive column")
 
 
 def _require_columns(frame: pd.DataFrame, names: list[str], key: str, where: str) -> None:
@@ -76,6 +85,7 @@ def build_bundle(suite: Suite) -> DataBundle:
     where = str(suite.source or "<suite>")
     frame, defaults, source = load_frame(spec, suite)
     frame.columns = [str(c) for c in frame.columns]
+    check_unique_columns(frame.columns, source)
 
     target = spec.target or defaults.get("target")
     if target not in frame.columns:
@@ -87,6 +97,7 @@ def build_bundle(suite: Suite) -> DataBundle:
     sensitive = spec.sensitive if spec.sensitive is not None else defaults.get("sensitive", [])
     intersections = spec.intersections if spec.intersections is not None else defaults.get("intersections", [])
     drop = list(spec.drop) or list(defaults.get("drop", []))
+    refuse_target_as_sensitive(target, sensitive, where)
     _require_columns(frame, sensitive, "data.sensitive", where)
     _require_columns(frame, drop, "data.drop", where)
     for i, group in enumerate(intersections):
@@ -107,6 +118,7 @@ def build_bundle(suite: Suite) -> DataBundle:
         features = [c for c in frame.columns if c not in excluded]
     if not features:
         raise DataError(f"{where}: data.features: no feature columns left after removing target and drop")
+    check_finite(frame, [*features, target], source)
     categorical = _categorical_columns(frame, features, spec, where)
     numeric = [c for c in features if c not in categorical]
     for column in numeric:

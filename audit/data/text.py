@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from audit.data.base import DataBundle, Dataset, Schema
+from audit.data.files import check_csv_header, check_unique_columns, require_file
 from audit.errors import DataError, MissingExtra
 from audit.registry import DATASETS, suggest
 from audit.suite import Suite
@@ -106,8 +107,9 @@ def _read_file(path: Path, fmt: str | None, options: dict[str, Any]) -> pd.DataF
     fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}.get(path.suffix.lower())
     if fmt not in ("csv", "parquet", "jsonl"):
         raise DataError(f"{path}: text data must be csv, parquet or jsonl; set data.format (got {fmt or path.suffix!r})")
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found (suite key data.path)")
+    require_file(path)
+    if fmt == "csv":
+        check_csv_header(path, options.get("encoding", "utf-8"))
     try:
         if fmt == "csv":
             frame = pd.read_csv(path, encoding=options.get("encoding", "utf-8"))
@@ -157,12 +159,13 @@ def _cap(rows: np.ndarray, y: np.ndarray, limit: Any, key: str, seed: int, where
 
 def build_text_bundle(suite: Suite) -> DataBundle:
     """Load, check and split a text dataset into lists of strings with label codes."""
-    from audit.data.tabular import _encode_target, _hash_frame, split_rows
+    from audit.data.tabular import _encode_target, _hash_frame, refuse_target_as_sensitive, split_rows
 
     spec = suite.data
     where = str(suite.source or "<suite>")
     frame, defaults, source = _load(suite, where)
     frame.columns = [str(c) for c in frame.columns]
+    check_unique_columns(frame.columns, source)
     columns = list(frame.columns)
     text_column = spec.text_column or defaults.get("text_column")
     if text_column is None:
@@ -180,6 +183,7 @@ def build_text_bundle(suite: Suite) -> DataBundle:
 
     sensitive = list(spec.sensitive if spec.sensitive is not None else defaults.get("sensitive", []))
     intersections = [list(g) for g in (spec.intersections if spec.intersections is not None else defaults.get("intersections", []))]
+    refuse_target_as_sensitive(target, sensitive, where)
     for i, column in enumerate(sensitive):
         if column not in frame.columns:
             raise DataError(f"{where}: data.sensitive[{i}]: no column '{column}' in the data; {suggest(column, columns)}")

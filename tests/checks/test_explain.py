@@ -302,17 +302,19 @@ def test_end_to_end_explain_metrics_tables_and_local_artefact(suite_writer):
     assert ids["lr"] == ids["gbm"] == ids["mlp"]
 
 
-def test_unknown_proxy_column_is_an_error_naming_the_key(suite_writer):
+def test_unknown_proxy_column_is_refused_before_training_naming_the_key(suite_writer):
     from audit.engine import run_suite
+    from audit.errors import ConfigError
 
     path = suite_writer(
         _frame(200),
         data={"sensitive": ["sex"], "drop": ["sex"]},
         checks=[{"name": "explain", "params": {"proxies": {"sex": ["statuss"]}}}],
     )
-    record = run_suite(path, log=None).results.checks[0]
-    assert record.status == "error"
-    assert (
-        record.error
-        == "CheckError: proxies.sex[0]: 'statuss' is not a feature column; did you mean 'status'? available: status, x1, x2, x3"
+    with pytest.raises(ConfigError) as info:
+        run_suite(path, log=None)
+    assert str(info.value) == (
+        f"{path}: checks[0].params.proxies.sex[0]: 'statuss' is not a feature column; did you mean 'status'? "
+        "available: status, x1, x2, x3"
     )
+    assert not (path.parent / "reports").exists()

@@ -169,8 +169,51 @@ def test_a_pickle_that_is_not_a_model_exit_2(case):
     assert code == 2 and "the file holds a dict, which has no predict_proba" in err
 
 
-def test_infinite_feature_values_exit_2(case):
+def test_infinite_feature_values_exit_2_naming_file_column_and_row(case):
     frame = tabular_frame()
-    frame.loc[::4, "x"] = np.inf
-    code, err = run(case(frame))
-    assert code == 2 and "training with recipe 'logistic_regression' failed" in err and "infinity" in err
+    frame.loc[2::4, "x"] = np.inf
+    frame.loc[5, "z"] = -np.inf
+    suite = case(frame)
+    code, err = run(suite)
+    assert code == 2
+    assert (
+        f"{suite.parent / 'data.csv'}: column 'x' holds 75 infinite values (first at row 3 below the header: inf); "
+        "replace them with finite numbers or leave the cells empty (missing values are imputed)"
+    ) in err
+    assert not (suite.parent / "reports").exists()
+
+
+def test_duplicate_csv_column_names_exit_2(case):
+    suite = case(tabular_frame())
+    data = suite.parent / "data.csv"
+    lines = data.read_text().splitlines()
+    lines[0] = lines[0].replace("z", "x")  # header x,x,cat,g,y: pandas would rename the second 'x.1'
+    data.write_text("\n".join(lines) + "\n")
+    code, err = run(suite)
+    assert code == 2
+    assert f"{data}: the header names column 'x' 2 times (columns 1 and 2); column names must be unique" in err
+    assert not (suite.parent / "reports").exists()
+
+
+def test_a_folder_given_as_data_is_named_as_such(case):
+    suite = case(tabular_frame())
+    data = suite.parent / "data.csv"
+    data.unlink()
+    data.mkdir()
+    code, err = run(suite)
+    assert code == 2 and f"{data}: is a folder, not a regular file (suite key data.path)" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_given_as_data_is_refused_without_blocking(case):
+    import subprocess
+    import sys
+
+    suite = case(tabular_frame())
+    data = suite.parent / "data.csv"
+    data.unlink()
+    os.mkfifo(data)
+    # a separate process with a timeout: opening a FIFO for reading would block until a writer comes
+    proc = subprocess.run([sys.executable, "-m", "audit", "run", str(suite), "-q"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{data}: is a FIFO (named pipe), not a regular file (suite key data.path)" in proc.stderr
