@@ -132,13 +132,20 @@ def load_results(path: str | Path) -> RunResults:
         raise AuditError(f"{path}: no results.json here") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise AuditError(f"{path}: not a readable results file ({exc})") from None
+    return results_from_raw(raw, path)
+
+
+def results_from_raw(raw: Any, where: Any) -> RunResults:
+    """Parsed results.json -> RunResults, refusing other schema versions; errors name ``where``."""
+    if not isinstance(raw, dict):
+        raise AuditError(f"{where}: not a readable results file (not a JSON object)")
     version = str(raw.get("schema_version", "0"))
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise AuditError(f"{path}: schema_version {version} is not supported (this audit reads {SCHEMA_VERSION})")
+        raise AuditError(f"{where}: schema_version {version} is not supported (this audit reads {SCHEMA_VERSION})")
     try:
         return RunResults.model_validate(raw)
     except Exception as exc:
-        raise AuditError(f"{path}: results do not match schema {SCHEMA_VERSION}: {exc}") from None
+        raise AuditError(f"{where}: results do not match schema {SCHEMA_VERSION}: {exc}") from None
 
 
 def json_schema() -> dict[str, Any]:

@@ -24,7 +24,7 @@ from audit.dashboard.safefiles import (
     safe_run_file,
 )
 from audit.errors import AuditError
-from audit.results import SCHEMA_VERSION, RunResults
+from audit.results import RunResults, results_from_raw
 
 __all__ = [
     "PathOutsideRoot",
@@ -82,15 +82,7 @@ def _parse(data: bytes, where: Path) -> RunResults:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AuditError(f"{where}: not a readable results file ({exc})") from None
-    if not isinstance(raw, dict):
-        raise AuditError(f"{where}: not a readable results file (not a JSON object)")
-    version = str(raw.get("schema_version", "0"))
-    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise AuditError(f"{where}: schema_version {version} is not supported (this audit reads {SCHEMA_VERSION})")
-    try:
-        return RunResults.model_validate(raw)
-    except Exception as exc:
-        raise AuditError(f"{where}: results do not match schema {SCHEMA_VERSION}: {exc}") from None
+    return results_from_raw(raw, where)
 
 
 def load_run(run_dir: Path, root: Path | None = None) -> RunResults:
