@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from audit.report.markdown import fmt_number, gate_rows, md_escape, table
-from audit.results import Metric, RunResults
+from audit.results import CheckRecord, Metric, RunResults, pillar_of
 
 DISPARITIES = (
     "demographic_parity_difference",
@@ -33,7 +33,7 @@ PERFORMANCE_ORDER = (
     "brier",
     "log_loss",
 )
-ROBUSTNESS_PREFIXES = ("robustness", "shift", "drift", "image_", "text_")
+ROBUSTNESS_PILLARS = ("robustness", "shift", "drift")
 MAX_GROUPED = 16
 
 
@@ -44,8 +44,13 @@ def _with_ci(metric: Metric | None) -> str:
     return text + (f" [{metric.ci[0]:.3f}, {metric.ci[1]:.3f}]" if metric.ci else "")
 
 
-def _is_robustness(check: str) -> bool:
-    return check in ("robustness", "shift", "drift") or check.startswith(("image_", "text_"))
+def _is_robustness(record: CheckRecord) -> bool:
+    return pillar_of(record) in ROBUSTNESS_PILLARS
+
+
+def _is_group_fairness(record: CheckRecord) -> bool:
+    """The sensitive-column view of fairness (the card's disparity table); other variants are listed as findings."""
+    return pillar_of(record) == "fairness" and record.implementation in (None, "fairness")
 
 
 def _in_attribute(group: str, attribute: str) -> bool:
@@ -142,8 +147,11 @@ def _gates(r: RunResults) -> list[str]:
 
 def _fairness(r: RunResults) -> list[str]:
     out = ["## Fairness", ""]
-    metrics = [m for m in r.metrics if m.check == "fairness"]
+    group_checks = {(c.model, c.check) for c in r.checks if _is_group_fairness(c)}
+    metrics = [m for m in r.metrics if (m.model, m.check) in group_checks]
     if not metrics:
+        if any(pillar_of(c) == "fairness" for c in r.checks):
+            return out + ["Fairness was assessed per class or per identity term (no sensitive columns): see the findings below."]
         return out + ["No fairness check was run: group disparities were not assessed."]
     out.append(
         "Largest disparities per sensitive attribute (difference: 0 is parity; ratio: 1 is parity). "
@@ -194,7 +202,7 @@ def _fairness(r: RunResults) -> list[str]:
         )
     )
     small = sorted(
-        {w for c in r.checks if c.check in ("fairness", "performance") for w in c.warnings if _is_small_group(w)}
+        {w for c in r.checks if pillar_of(c) in ("fairness", "performance") for w in c.warnings if _is_small_group(w)}
     )
     if small:
         out += [
@@ -223,7 +231,9 @@ def _worst(metrics: list[Metric], per_metric: int = 2) -> list[Metric]:
 def _findings(r: RunResults, robustness: bool) -> list[str]:
     title = "## Robustness and distribution shift" if robustness else "## Other checks"
     records = [
-        c for c in r.checks if _is_robustness(c.check) == robustness and c.check not in ("performance", "fairness")
+        c
+        for c in r.checks
+        if _is_robustness(c) == robustness and pillar_of(c) != "performance" and not _is_group_fairness(c)
     ]
     if not records:
         if robustness:
@@ -237,6 +247,9 @@ def _findings(r: RunResults, robustness: bool) -> list[str]:
         out += ["", f"### {md_escape(c.check)} · {md_escape(c.model)} ({c.status})", ""]
         if c.error:
             out.append(f"The check raised: {md_escape(c.error)}")
+            continue
+        if c.status == "skipped":
+            out.append(f"Skipped: {md_escape(c.reason or '')}")
             continue
         ms = by_record[(c.model, c.check)]
         overall = [m for m in ms if m.group is None]
@@ -255,7 +268,7 @@ def _findings(r: RunResults, robustness: bool) -> list[str]:
 
 
 def _limitations(r: RunResults) -> list[str]:
-    checks = {c.check for c in r.checks}
+    checks = {pillar_of(c) for c in r.checks if c.status != "skipped"}
     items = [
         f"Metrics come from {r.manifest.get('rows', {}).get('test', 'the')} held-out test rows of the same data source; "
         "they say nothing about other populations, later periods or other data collection."
@@ -265,7 +278,7 @@ def _limitations(r: RunResults) -> list[str]:
         for name, present in (
             ("fairness", "fairness" in checks),
             ("explanations", "explain" in checks),
-            ("robustness", any(c == "robustness" or c.startswith(("image_", "text_")) for c in checks)),
+            ("robustness", "robustness" in checks),
             ("distribution shift / drift", bool({"shift", "drift"} & checks)),
         )
         if not present
@@ -276,7 +289,7 @@ def _limitations(r: RunResults) -> list[str]:
         items.append(
             "Fairness covers only the declared sensitive attributes; proxies among the features were not ruled out unless an explanation check says so."
         )
-    n_small = sum(_is_small_group(w) for c in r.checks if c.check in ("fairness", "performance") for w in c.warnings)
+    n_small = sum(_is_small_group(w) for c in r.checks if pillar_of(c) in ("fairness", "performance") for w in c.warnings)
     if n_small:
         items.append(
             f"{n_small} small-group warnings: those groups' rates and disparities are uncertain (see the intervals)."

@@ -51,6 +51,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from audit.suite import load_suite
 
     suite = load_suite(args.suite)
+    for note in suite.deprecations:
+        _log(f"audit: warning: {note}")
     print(f"{args.suite}: valid suite '{suite.name}' ({len(suite.models)} models, {len(suite.checks)} checks, {len(suite.gates)} gates)")
     return 0
 

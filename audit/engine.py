@@ -11,7 +11,6 @@ there (``audit.checkpoint``), so a run stopped by Ctrl-C, a crash or SIGKILL can
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import secrets
 import shutil
@@ -23,72 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from audit import checkpoint
-from audit.data.base import DataBundle, Dataset
+from audit.checks.base import apply_declarations
+from audit.context import Context, Predictions  # noqa: F401 - Predictions re-exported for callers
+from audit.data.base import DataBundle
 from audit.errors import ConfigError
 from audit.gates import evaluate_gates, exit_code, overall_status
 from audit.models.base import ModelAdapter
 from audit.results import CheckRecord, Metric, RunResults, save_results
 from audit.suite import Suite, load_suite
-
-
-@dataclass
-class Predictions:
-    proba: np.ndarray
-
-    @property
-    def pred(self) -> np.ndarray:
-        return self.proba.argmax(axis=1)
-
-    @property
-    def score(self) -> np.ndarray:
-        """Probability of the positive class (binary tasks: class code 1)."""
-        return self.proba[:, 1] if self.proba.shape[1] == 2 else self.proba.max(axis=1)
-
-
-class Context:
-    """What a check sees: data, models, the shared prediction cache, seeded RNGs, a folder."""
-
-    def __init__(self, suite: Suite, data: DataBundle, models: dict[str, ModelAdapter], seed: int, run_dir: Path, log: Callable[[str], None]) -> None:
-        self.suite = suite
-        self.data = data
-        self.models = models
-        self.seed = seed
-        self.run_dir = run_dir
-        self.log = log
-        self.shared: dict[Any, Any] = {}
-        self._predictions: dict[tuple[str, str], Predictions] = {}
-        self.predict_calls = 0
-
-    @property
-    def schema(self):  # noqa: ANN201 - Schema, kept light for readers
-        return self.data.schema
-
-    def predict(self, model: ModelAdapter, dataset: Dataset) -> Predictions:
-        """The model's probabilities on a dataset, computed once per (model, dataset name)."""
-        key = (model.name, dataset.name)
-        if key not in self._predictions:
-            self.predict_calls += 1
-            self._predictions[key] = Predictions(np.asarray(model.predict_proba(dataset.X), dtype=np.float64))
-        return self._predictions[key]
-
-    def cached_predictions(self) -> dict[tuple[str, str], Predictions]:
-        return dict(self._predictions)
-
-    def rng(self, *keys: Any) -> np.random.Generator:
-        """A generator seeded by the run seed and ``keys``, independent of call order."""
-        digest = hashlib.sha256(repr(keys).encode()).digest()
-        return np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
-
-    def artefact_dir(self, model: str, check: str) -> Path:
-        folder = self.run_dir / "artefacts" / model / check
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    def relpath(self, path: Path) -> str:
-        return path.relative_to(self.run_dir).as_posix()
 
 
 @dataclass
@@ -151,6 +93,8 @@ def run_suite(
         check_output_dir(suite, output)
 
     log(f"audit: suite '{suite.name}' ({len(suite.models)} models, {len(suite.checks)} checks, seed {seed})")
+    for note in suite.deprecations:  # told even with --quiet: the suite stops working next release
+        _stderr(f"audit: warning: {note}")
     t = time.perf_counter()
     bundle = build_bundle(suite)
     check_data_references(suite, bundle)
@@ -260,38 +204,44 @@ def _run_checks(
     done = done or {}
     plan: list[tuple[Any, dict[str, Any], ModelAdapter | None]] = []
     for spec in suite.checks:
-        cls = registry.get(spec.name)
+        cls = registry.resolve(spec.name, suite.data.modality, spec.variant)
         params = cls.Params.model_validate(spec.params)
-        check = cls(params)
+        check = cls(params, check_name=spec.name)
         targets = [None] if cls.scope == "data" else [ctx.models[m] for m in (spec.models or list(ctx.models))]
         plan += [(check, params.model_dump(mode="json"), model) for model in targets]
     records: list[CheckRecord] = []
     metrics: list[Metric] = []
     for step, (check, params, model) in enumerate(plan, start=1):
         who = model.name if model is not None else "data"
+        name = check.check_name
+        where = {"pillar": check.pillar_name(), "implementation": check.name}
         reason = check.supports(model)
         if reason is not None:
-            log(f"  [{step}/{len(plan)}] {who} · {check.name}: skipped ({reason})")
+            # skipped is a status: the record says why, and a gate on this model names it
+            records.append(CheckRecord(check=name, model=who, status="skipped", reason=reason, params=params, **where))
+            log(f"  [{step}/{len(plan)}] {who} · {name}: skipped ({reason})")
             continue
-        key = checkpoint.step_key(step, who, check.name)
+        key = checkpoint.step_key(step, who, name)
         reused = done.get(key)
-        if reused is not None and reused[0].check == check.name and reused[0].model == who and reused[0].params == params:
+        if reused is not None and reused[0].check == name and reused[0].model == who and reused[0].params == params:
             record, record_metrics = reused
             metrics.extend(record_metrics)
             records.append(record)
-            timings[f"check:{who}/{check.name}"] = record.duration_s
-            log(f"  [{step}/{len(plan)}] {who} · {check.name}: reused from checkpoint")
+            timings[f"check:{who}/{name}"] = record.duration_s
+            log(f"  [{step}/{len(plan)}] {who} · {name}: reused from checkpoint")
             continue
-        shutil.rmtree(ctx.run_dir / "artefacts" / who / check.name, ignore_errors=True)  # leftovers of a killed attempt
+        shutil.rmtree(ctx.run_dir / "artefacts" / who / name, ignore_errors=True)  # leftovers of a killed attempt
         t = time.perf_counter()
         try:
             result = check.run(ctx, model)
-            record = result.record(time.perf_counter() - t, params)
+            apply_declarations(result, check)
+            record = result.record(time.perf_counter() - t, params).model_copy(update=where)
             record_metrics = result.metrics
         except Exception as exc:  # a failed check is data: record it and go on
             record = CheckRecord(
-                check=check.name,
+                check=name,
                 model=who,
+                **where,
                 status="error",
                 duration_s=round(time.perf_counter() - t, 4),
                 error=f"{exc.__class__.__name__}: {exc}",
@@ -302,10 +252,10 @@ def _run_checks(
                 traceback.print_exc()
         checkpoint.save_checkpoint(ctx.run_dir, key, record, record_metrics)
         metrics.extend(record_metrics)
-        timings[f"check:{who}/{check.name}"] = time.perf_counter() - t
+        timings[f"check:{who}/{name}"] = time.perf_counter() - t
         records.append(record)
         mark = {"ok": "ok", "warn": "warn", "error": "ERROR"}[record.status]
-        log(f"  [{step}/{len(plan)}] {who} · {check.name}: {mark} ({record.duration_s:.2f}s)" + (f" {record.error}" if record.error else ""))
+        log(f"  [{step}/{len(plan)}] {who} · {name}: {mark} ({record.duration_s:.2f}s)" + (f" {record.error}" if record.error else ""))
     return records, metrics
 
 
@@ -324,7 +274,7 @@ def _package_versions() -> dict[str, str]:
 def _assemble(suite: Suite, bundle: DataBundle, models: dict[str, ModelAdapter], model_info: dict[str, dict[str, Any]], records: list[CheckRecord], metrics: list[Metric], run_id: str, seed: int, timings: dict[str, float], t0: float) -> RunResults:
     import platform
 
-    gates = evaluate_gates(suite.gates, metrics)
+    gates = evaluate_gates(suite.gates, metrics, records)
     errors = sum(r.status == "error" for r in records)
     status = overall_status(gates, errors)
     timings["total"] = time.perf_counter() - t0
@@ -339,6 +289,7 @@ def _assemble(suite: Suite, bundle: DataBundle, models: dict[str, ModelAdapter],
         "platform": platform.platform(),
         "packages": _package_versions(),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        "deprecations": suite.deprecations,
     }
     schema = bundle.schema
     return RunResults(
@@ -360,7 +311,9 @@ def _write_outputs(ctx: Context, suite: Suite, results: RunResults, folder: Path
     if "predictions" in formats:
         from audit.report.predictions import write_predictions
 
-        write_predictions(ctx, folder / "predictions.csv")
+        test = ctx.data.test
+        probabilities = {name: ctx.predict(model, test).proba for name, model in ctx.models.items()}  # cached by the checks
+        write_predictions(test, ctx.schema.classes, probabilities, folder / "predictions.csv")
     if "junit" in formats:
         from audit.report.junit import write_junit
 

@@ -54,32 +54,88 @@ class Registry:
         return self._loaded[name]
 
 
-CHECKS = Registry("check")
+class CheckRegistry(Registry):
+    """Check names -> implementations. A *pillar* (fairness, shift, robustness, explain) has one
+    implementation per modality, declared by the modality adapters (:mod:`audit.modalities`);
+    other checks (performance, drift, latency, third-party ones) serve every modality.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("check")
+        self._pillars: set[str] = set()
+
+    def add_pillar(self, name: str) -> None:
+        """Register a check whose implementation the suite's modality adapter supplies."""
+        self._pillars.add(name)
+
+    def names(self) -> list[str]:
+        return sorted({*self._targets, *self._pillars})
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._targets or name in self._pillars
+
+    def check_name(self, name: str, where: str = "") -> None:
+        if name not in self:
+            prefix = f"{where}: " if where else ""
+            raise ConfigError(f"{prefix}unknown {self.kind} '{name}'; {suggest(name, self.names())}")
+
+    def variants(self, name: str, modality: str) -> dict[str, str]:
+        """{variant: "module:Class"} implementing ``name`` for ``modality`` (first: the default)."""
+        from audit.modalities import implementations
+
+        self.check_name(name)
+        if name in self._pillars:
+            return implementations(modality).get(name, {})
+        return {modality: self._targets[name]}
+
+    def resolve(self, name: str, modality: str, variant: str | None = None, where: str = "") -> Any:
+        """The implementation class of check ``name`` for ``modality`` (and ``variant``)."""
+        choices = self.variants(name, modality)
+        prefix = f"{where}: " if where else ""
+        if not choices:
+            raise ConfigError(f"{prefix}check '{name}' has no implementation for {modality} data")
+        if variant is None:
+            target = next(iter(choices.values()))
+        elif variant in choices:
+            target = choices[variant]
+        else:
+            raise ConfigError(f"{prefix}check '{name}' has no variant '{variant}' for {modality} data; {suggest(variant, list(choices))}")
+        if target not in self._loaded:
+            module, _, attr = target.partition(":")
+            self._loaded[target] = getattr(importlib.import_module(module), attr)
+        return self._loaded[target]
+
+    def get(self, name: str) -> Any:
+        if name in self._pillars:
+            raise ValueError(f"check '{name}' is implemented per modality: use CHECKS.resolve(name, modality)")
+        return super().get(name)
+
+    def implementations(self) -> list[tuple[str, str, str, Any]]:
+        """Every (check, modality, variant, class) the registry can run."""
+        from audit.modalities import ADAPTERS
+
+        out = []
+        for name in self.names():
+            for modality in ADAPTERS:
+                for variant in self.variants(name, modality):
+                    out.append((name, modality, variant, self.resolve(name, modality, variant)))
+        return out
+
+
+CHECKS = CheckRegistry()
 RECIPES = Registry("model recipe")
 DATASETS = Registry("dataset")
 
 # Built-in entries. Third-party code can call CHECKS.add(...) before running a suite.
 for _name, _target in {
     "performance": "audit.checks.performance:PerformanceCheck",
-    "fairness": "audit.checks.fairness:FairnessCheck",
-    # credit pillars (explain, shift, drift, latency, robustness) below this line
-    "explain": "audit.checks.explain:ExplainCheck",
-    "shift": "audit.checks.shift:ShiftCheck",
     "drift": "audit.checks.drift:DriftCheck",
     "latency": "audit.checks.latency:LatencyCheck",
-    "robustness": "audit.checks.robustness:RobustnessCheck",
-    # image checks below this line
-    "class_disparity": "audit.checks.image_disparity:ClassDisparityCheck",
-    "image_shift": "audit.checks.image_shift:ImageShiftCheck",
-    "image_robustness": "audit.checks.image_robustness:ImageRobustnessCheck",
-    "image_explain": "audit.checks.image_explain:ImageExplainCheck",
-    # text checks below this line
-    "text_shift": "audit.checks.text_shift:TextShiftCheck",
-    "text_robustness": "audit.checks.text_robustness:TextRobustnessCheck",
-    "text_fairness": "audit.checks.text_fairness:TextFairnessCheck",
-    "text_explain": "audit.checks.text_explain:TextExplainCheck",
 }.items():
     CHECKS.add(_name, _target)
+# pillars implemented per modality by the adapters in audit/modalities/<modality>/
+for _name in ("fairness", "shift", "robustness", "explain"):
+    CHECKS.add_pillar(_name)
 
 for _name, _target in {
     "logistic_regression": "audit.models.sklearn_recipes:LogisticRegressionRecipe",

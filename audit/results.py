@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.errors import AuditError
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+# A metric whose ``reason`` starts with this does not apply to the model (a gradient attack on a
+# model without gradients): a wildcard gate lists it as skipped rather than as an error.
+NOT_APPLICABLE = "not applicable: "
 Status = Literal["pass", "warn", "fail", "error"]
 
 
@@ -35,6 +38,9 @@ class Metric(BaseModel):
     check: str
     metric: str
     group: str | None = None
+    unit: str | None = None
+    # why ``value`` is null (zero denominator, sample below the declared minimum, ...)
+    reason: str | None = None
 
 
 class CheckRecord(BaseModel):
@@ -44,9 +50,15 @@ class CheckRecord(BaseModel):
 
     check: str
     model: str
-    status: Literal["ok", "warn", "error"] = "ok"
+    # the pillar the check belongs to (performance, fairness, shift, ...); renderers group by it
+    pillar: str | None = None
+    # the implementation that ran (``Check.name``: e.g. image_shift for the shift pillar on images)
+    implementation: str | None = None
+    status: Literal["ok", "warn", "error", "skipped"] = "ok"
     duration_s: float = 0.0
     error: str | None = None
+    # why a ``skipped`` check did not apply
+    reason: str | None = None
     warnings: list[str] = Field(default_factory=list)
     tables: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     figures: list[dict[str, Any]] = Field(default_factory=list)
@@ -63,7 +75,7 @@ class GateOutcome(BaseModel):
     op: str
     threshold: float
     severity: Literal["fail", "warn"]
-    status: Status
+    status: Literal["pass", "warn", "fail", "error", "skipped"]
     observed: float | None = None
     message: str = ""
 
@@ -143,9 +155,40 @@ def results_from_raw(raw: Any, where: Any) -> RunResults:
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise AuditError(f"{where}: schema_version {version} is not supported (this audit reads {SCHEMA_VERSION})")
     try:
-        return RunResults.model_validate(raw)
+        results = RunResults.model_validate(raw)
     except Exception as exc:
         raise AuditError(f"{where}: results do not match schema {SCHEMA_VERSION}: {exc}") from None
+    return _with_pillar_names(results) if version in ("1", "1.0") else results
+
+
+def pillar_of(record: CheckRecord) -> str:
+    """The pillar a check record belongs to (runs before schema 1.1 have only the check name)."""
+    return record.pillar or record.check
+
+
+def _with_pillar_names(results: RunResults) -> RunResults:
+    """A run written before one-check-per-pillar, renamed: ``image_shift`` -> ``shift`` in records,
+    metric paths and gates, so ``audit diff`` and the dashboard compare it with newer runs."""
+    from audit.modalities import LEGACY_CHECKS
+
+    def rename(check: str) -> str:
+        return LEGACY_CHECKS[check][0] if check in LEGACY_CHECKS else check
+
+    def repath(path: str) -> str:
+        parts = path.split("/", 2)
+        return "/".join([parts[0], rename(parts[1]), parts[2]]) if len(parts) == 3 else path
+
+    for record in results.checks:
+        record.implementation = record.implementation or record.check
+        record.check = rename(record.check)
+        record.pillar = record.check
+    for metric in results.metrics:
+        metric.check, metric.path = rename(metric.check), repath(metric.path)
+    for gate in results.gates:
+        old = gate.metric
+        gate.metric = repath(old)
+        gate.expression = gate.expression.replace(old, gate.metric)
+    return results
 
 
 def json_schema() -> dict[str, Any]:

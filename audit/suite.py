@@ -104,7 +104,10 @@ class ModelSpec(Strict):
 class CheckSpec(Strict):
     """One check to run; a bare string is shorthand for ``{name: <string>}``."""
 
-    name: str = Field(description="Registered check name, e.g. performance.")
+    name: str = Field(description="Registered check (pillar) name, e.g. performance, fairness, shift.")
+    variant: str | None = Field(
+        None, description="Which of the modality's implementations of the pillar (default: the first), e.g. fairness 'classes'."
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="The check's parameters.")
     models: list[str] | None = Field(None, description="Restrict to these models (default: all).")
 
@@ -171,6 +174,8 @@ class Suite(Strict):
     output: OutputSpec = Field(default_factory=OutputSpec)
 
     _source: Path | None = PrivateAttr(None)
+    # what the loader rewrote (old check names), told to the user by validate and run
+    _deprecations: list[str] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Suite:
@@ -183,6 +188,10 @@ class Suite(Strict):
     @property
     def source(self) -> Path | None:
         return self._source
+
+    @property
+    def deprecations(self) -> list[str]:
+        return list(self._deprecations)
 
     @property
     def base_dir(self) -> Path:
@@ -267,10 +276,68 @@ def parse_suite(raw: Any, where: str = "<suite>") -> Suite:
     """
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping of keys (version, name, data, ...) at the top")
+    raw, notes, problems = rewrite_legacy_names(raw)
+    _raise(problems, where)
     suite, problems = _schema_problems(Suite, raw)
     _raise(problems, where)
     _raise(reference_problems(suite), where)
+    suite._deprecations = [f"{where}: {note}" for note in notes]
     return suite
+
+
+_LEGACY_GATE = re.compile(r"^(?P<head>\s*(?:(?:value|ci_low|ci_high)\(\s*)?[^/\s()]+/)(?P<check>[A-Za-z_]+)(?=/)")
+
+
+def rewrite_legacy_names(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[tuple[str, str]]]:
+    """Old prefixed check names (``image_shift``, ``text_fairness``, ``class_disparity``, ...) ->
+    their pillar, in ``checks`` and in gate paths: (the rewritten document, one deprecation note
+    per rewrite, problems). A name meant for another modality is a problem, not a rewrite.
+    """
+    from audit.modalities import LEGACY_CHECKS
+
+    data = raw.get("data")
+    modality = data.get("modality", "tabular") if isinstance(data, dict) else "tabular"
+    notes: list[str] = []
+    problems: list[tuple[str, str]] = []
+    checks = raw.get("checks")
+    if isinstance(checks, list):
+        new_checks = []
+        for i, entry in enumerate(checks):
+            spec = {"name": entry} if isinstance(entry, str) else entry
+            name = spec.get("name") if isinstance(spec, dict) else None
+            if isinstance(name, str) and name in LEGACY_CHECKS:
+                pillar, variant, meant_for = LEGACY_CHECKS[name]
+                if meant_for is not None and meant_for != modality:
+                    problems.append((f"checks[{i}].name", f"'{name}' was the {meant_for} implementation of '{pillar}'; this suite's data is {modality}: use '{pillar}'"))
+                    new_checks.append(entry)
+                    continue
+                if variant is not None and spec.get("variant") not in (None, variant):
+                    problems.append((f"checks[{i}].variant", f"'{name}' means {pillar} variant '{variant}'; drop the variant or use '{pillar}'"))
+                    new_checks.append(entry)
+                    continue
+                spec = {**spec, "name": pillar, **({"variant": variant} if variant else {})}
+                how = f"name: {pillar}, variant: {variant}" if variant and modality != "image" else f"name: {pillar}"
+                notes.append(f"checks[{i}].name: '{name}' is deprecated and will be removed in the next release; use '{how}' (same parameters; metric paths now read <model>/{pillar}/...)")
+                if variant and modality == "image":
+                    spec.pop("variant")  # per-class disparity is image fairness' default
+                new_checks.append(spec)
+                continue
+            new_checks.append(entry)
+        raw = {**raw, "checks": new_checks}
+    gates = raw.get("gates")
+    if isinstance(gates, list):
+        new_gates = []
+        for i, gate in enumerate(gates):
+            text = gate if isinstance(gate, str) else gate.get("metric") if isinstance(gate, dict) else None
+            match = _LEGACY_GATE.match(text) if isinstance(text, str) else None
+            if match and match["check"] in LEGACY_CHECKS:
+                pillar = LEGACY_CHECKS[match["check"]][0]
+                fixed = f"{match['head']}{pillar}{text[match.end():]}"
+                notes.append(f"gates[{i}]: '{match['check']}' in the metric path is deprecated; the path is now {fixed.strip()}")
+                gate = fixed if isinstance(gate, str) else {**gate, "metric": fixed}
+            new_gates.append(gate)
+        raw = {**raw, "gates": new_gates}
+    return raw, notes, problems
 
 
 def validate_references(suite: Suite, where: str) -> None:
@@ -302,7 +369,12 @@ def reference_problems(suite: Suite) -> list[tuple[str, str]]:
             problems += _schema_problems(RECIPES.get(model.recipe).Params, model.params, f"models[{i}].params")[1]
     for i, check in enumerate(suite.checks):
         if lookup(CHECKS, check.name, f"checks[{i}].name"):
-            problems += _schema_problems(CHECKS.get(check.name).Params, check.params, f"checks[{i}].params")[1]
+            try:
+                cls = CHECKS.resolve(check.name, suite.data.modality, check.variant)
+            except ConfigError as exc:
+                problems.append((f"checks[{i}].variant" if check.variant else f"checks[{i}].name", str(exc)))
+            else:
+                problems += _schema_problems(cls.Params, check.params, f"checks[{i}].params")[1]
         for j, model_name in enumerate(check.models or []):
             if model_name not in model_names:
                 problems.append((f"checks[{i}].models[{j}]", f"unknown model '{model_name}'; {suggest(model_name, model_names)}"))

@@ -198,12 +198,16 @@ def has_wildcard(text: str) -> bool:
 
 def run_pairs(suite: Suite) -> list[tuple[str, str, Any]]:
     """(owner, check name, check class or None) for every check the suite runs: owner is a model or 'data'."""
+    from audit.errors import ConfigError
     from audit.registry import CHECKS
 
     models = [m.name for m in suite.models]
     pairs = []
     for spec in suite.checks:
-        cls = CHECKS.get(spec.name) if spec.name in CHECKS else None
+        try:
+            cls = CHECKS.resolve(spec.name, suite.data.modality, spec.variant) if spec.name in CHECKS else None
+        except ConfigError:
+            cls = None
         owners = ["data"] if cls is not None and cls.scope == "data" else (spec.models or models)
         pairs += [(owner, spec.name, cls) for owner in owners]
     return pairs
@@ -222,6 +226,7 @@ def gate_errors(suite: Suite) -> list[tuple[str, str]]:
 
 def gate_path_error(pattern: str, pairs: list[tuple[str, str, Any]], models: list[str]) -> str | None:
     """Why ``pattern`` can match no metric of the planned (owner, check) pairs; None when it can."""
+    from audit.checks.base import metric_specs
     from audit.registry import suggest
 
     segments, group, well_formed = split_metric_path(pattern)
@@ -245,7 +250,7 @@ def gate_path_error(pattern: str, pairs: list[tuple[str, str, Any]], models: lis
     classes = {c: cls for _, c, cls in hit}
     if any(cls is None or getattr(cls, "metrics", None) is None for cls in classes.values()):
         return None  # a check that does not declare its metrics: judged at run time
-    declared = sorted({m for cls in classes.values() for m in cls.metrics})
+    declared = sorted({m for cls in classes.values() for m in metric_specs(cls)})
     if not any(fnmatch.fnmatchcase(m, metric) for m in declared):
         names = ", ".join(f"'{c}'" for c in sorted(classes))
         return f"no metric of check {names} matches '{metric}'; {suggest(metric, declared)}"

@@ -17,13 +17,19 @@ def test_run_folder_holds_every_output(credit_run):
     names = {p.name for p in credit_run.run_dir.iterdir()}
     assert {"results.json", "predictions.csv", "report.html", "junit.xml"} <= names
     assert not [p for p in credit_run.run_dir.parent.iterdir() if p.name.endswith(".partial")]
-    assert credit_run.exit_code in (0, 1)
-    assert credit_run.results.exit_code == (1 if credit_run.results.status in ("fail", "error") else 0)
+    # known answer: every blocking gate of the shipped suite passes (their margins are wide:
+    # AUC >= 0.70 where the models reach ~0.77, the sex disparity <= 0.20 where it is ~0.11, ...);
+    # warn-severity gates may warn on a slow machine (latency) without changing the exit code
+    gates = credit_run.results.gates
+    blocking = [g for g in gates if g.severity == "fail"]
+    assert blocking and [(g.metric, g.status, g.message) for g in blocking if g.status != "pass"] == []
+    assert [g.metric for g in gates if g.status in ("error", "skipped")] == []
+    assert credit_run.exit_code == 0 and credit_run.results.status in ("pass", "warn")
 
 
 def test_results_hold_performance_and_fairness_for_three_models_including_the_mlp(credit_run):
     results = load_results(credit_run.run_dir)  # round-trips through the versioned schema
-    assert results.schema_version == "1.0"
+    assert results.schema_version == "1.1"
     assert set(results.models) == {"logreg", "gbm", "mlp"}
     assert results.models["mlp"]["recipe"] == "credit_mlp"
     for model in results.models:

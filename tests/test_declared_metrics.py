@@ -6,21 +6,27 @@ from pathlib import Path
 
 import pytest
 
+from audit.checks.base import metric_specs
 from audit.registry import CHECKS
 from audit.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", CHECKS.names())
-def test_every_builtin_check_declares_its_metrics(name):
-    metrics = CHECKS.get(name).metrics
-    assert metrics and len(set(metrics)) == len(metrics) and all(isinstance(m, str) and m for m in metrics)
+IMPLEMENTATIONS = CHECKS.implementations()
+
+
+@pytest.mark.parametrize("name,modality,variant,cls", IMPLEMENTATIONS, ids=[f"{n}-{m}-{v}" for n, m, v, _ in IMPLEMENTATIONS])
+def test_every_builtin_check_declares_its_metrics(name, modality, variant, cls):
+    declared = cls.metrics
+    names = list(metric_specs(cls))
+    assert declared and len(names) == len(declared) and all(isinstance(m, str) and m for m in names)
+    assert cls.pillar_name() == name  # results carry the pillar the suite names
 
 
 def test_the_credit_run_produces_only_declared_metrics(credit_run):
     undeclared = {
-        (m.check, m.metric) for m in credit_run.results.metrics if m.metric not in CHECKS.get(m.check).metrics
+        (m.check, m.metric) for m in credit_run.results.metrics if m.metric not in metric_specs(CHECKS.resolve(m.check, "tabular"))
     }
     assert undeclared == set()
 

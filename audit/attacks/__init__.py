@@ -1,10 +1,12 @@
-"""Adversarial attacks used by the ``robustness`` check.
+"""Adversarial attacks used by the ``robustness`` pillar, one implementation for every modality.
 
-Every attack works in a model's *encoded* input space (for tabular models: standardised numeric
-columns followed by one-hot columns) and perturbs only the columns a 0/1 ``mask`` allows, inside
-an L-infinity ball of radius ``eps``. ``gradient`` holds FGSM and PGD for models with a
-``torch_module`` (via ``captum.robust``); ``blackbox`` holds a query-only random and greedy
-coordinate search that works for any model with ``proba_from_encoded``.
+Every attack works on the input the model's ``torch_module`` (or ``proba_from_encoded``) sees
+(tabular: standardised numeric columns followed by one-hot columns; images: pixels in [0, 1]),
+inside an L-infinity ball of radius ``eps``. What is a valid adversarial input is the modality's
+business and lives in a ``Domain`` (``domain``): the entries that may move, a box, integer
+features. ``gradient`` holds FGSM and PGD (margin loss, best iterate, restarts) for models with a
+``torch_module``; ``blackbox`` holds a query-only random and greedy coordinate search that works
+for any model with ``proba_from_encoded``; ``counterfactual`` builds attribute-flipped test sets.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ A row stops at its first misclassification; ``queries`` counts the model evaluat
 needed up to then (the clean one included), as if rows were attacked one at a time: batching is an
 implementation detail. For a linear model one greedy sweep reaches the optimal vertex, so the
 attack is exact there.
+
+With a ``domain`` (``audit.attacks.domain``) every candidate is first repaired onto it (its box,
+its integer grid: ``domain.repair``), so every row scored, and every row returned, is a valid
+input; without one the candidates are the raw vertices and levels above.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from audit.attacks.domain import Domain
 
 DEFAULT_LEVELS = (1.0, -1.0, 0.5, -0.5)
 Proba = Callable[[np.ndarray], np.ndarray]
@@ -53,10 +59,16 @@ class _Search:
     pred: np.ndarray
     queries: np.ndarray
     y: np.ndarray
+    Z: np.ndarray
+    eps: float
+    domain: Domain | None = None
 
     def try_candidates(self, proba: Proba, cand: np.ndarray, active: np.ndarray) -> np.ndarray:
         """Score ``cand`` (k, len(active), d), tried in order k per row; return the rows not yet broken."""
         k, a, d = cand.shape
+        if self.domain is not None:
+            clean = np.broadcast_to(self.Z[active][None], cand.shape).reshape(-1, d)
+            cand = self.domain.repair(cand.reshape(-1, d), clean, self.eps).reshape(k, a, d)
         flat = np.asarray(proba(cand.reshape(-1, d)), dtype=np.float64)
         y = self.y[active]
         m = margin(flat, np.tile(y, k)).reshape(k, a)
@@ -75,13 +87,16 @@ class _Search:
 
 def blackbox_attack(proba: Proba, Z: np.ndarray, y: np.ndarray, eps: float, mask: np.ndarray,
                     rng: np.random.Generator, *, n_random: int = 20, passes: int = 2,
-                    levels: tuple[float, ...] = DEFAULT_LEVELS) -> BlackboxOutcome:
-    """Attack the rows the model classifies correctly; see the module docstring for the search."""
+                    levels: tuple[float, ...] = DEFAULT_LEVELS, domain: Domain | None = None) -> BlackboxOutcome:
+    """Attack the rows the model classifies correctly; see the module docstring for the search.
+
+    ``mask`` says which columns the search moves; ``domain`` (optional) repairs every candidate.
+    """
     Z = np.asarray(Z, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     cols = np.flatnonzero(np.asarray(mask, dtype=bool))
     p0 = np.asarray(proba(Z), dtype=np.float64)
-    search = _Search(Z.copy(), margin(p0, y), p0.argmax(axis=1), np.ones(len(y), dtype=np.int64), y)
+    search = _Search(Z.copy(), margin(p0, y), p0.argmax(axis=1), np.ones(len(y), dtype=np.int64), y, Z, float(eps), domain)
     if eps <= 0 or cols.size == 0 or len(y) == 0:
         return BlackboxOutcome(search.best, search.pred, search.queries)
     active = np.flatnonzero(search.pred == y)

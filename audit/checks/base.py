@@ -9,6 +9,7 @@ so each model scores each dataset once per run. Construction stores parameters o
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -16,9 +17,51 @@ from pydantic import BaseModel, ConfigDict
 from audit.results import CheckRecord, Metric
 
 if TYPE_CHECKING:
+    from audit.context import Context
     from audit.data.base import Dataset
-    from audit.engine import Context
     from audit.models.base import ModelAdapter
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a check declares about one metric it reports.
+
+    ``min_n``: the smallest sample (the metric's ``n``) the statistic needs; below it the engine
+    replaces the value with null, says why, and a gate on it errors with that reason (a p99 from
+    5 timed calls is not a p99). ``direction``: which way is better; ``unit``: for readers.
+    """
+
+    name: str
+    direction: Literal["higher", "lower"] | None = None
+    unit: str | None = None
+    min_n: int | None = None
+
+
+def metric_specs(check: type[Check] | Check) -> dict[str, MetricSpec]:
+    """The declared metrics of a check class as ``{name: MetricSpec}`` (plain names get defaults)."""
+    return {(m.name if isinstance(m, MetricSpec) else m): (m if isinstance(m, MetricSpec) else MetricSpec(m)) for m in (check.metrics or ())}
+
+
+def apply_declarations(result: CheckResult, check: type[Check] | Check) -> None:
+    """Fill each metric's declared direction and unit, and null the ones below their ``min_n``.
+
+    The engine calls this on every result, so a check cannot report a p99 from 5 calls: the value
+    and interval become null, ``reason`` says why, the check warns, and a gate on it errors.
+    """
+    specs = metric_specs(check)
+    for m in result.metrics:
+        spec = specs.get(m.metric)
+        if spec is None:
+            continue
+        if m.direction is None and spec.direction is not None:
+            m.direction = spec.direction
+        if m.unit is None and spec.unit is not None:
+            m.unit = spec.unit
+        if spec.min_n is not None and m.value is not None and (m.n is None or m.n < spec.min_n):
+            have = "no sample size" if m.n is None else f"n={m.n}"
+            m.reason = f"needs at least {spec.min_n} observations ({have})"
+            m.value, m.ci = None, None
+            result.warn(f"{m.path} is undefined: it {m.reason}")
 
 
 class CheckParams(BaseModel):
@@ -46,13 +89,16 @@ class CheckResult:
         n: int | None = None,
         group: str | None = None,
         direction: Literal["higher", "lower"] | None = None,
+        reason: str | None = None,
+        unit: str | None = None,
     ) -> Metric:
+        """Record one number; a null ``value`` should come with the ``reason`` it is undefined."""
         value = _finite(value)
         if ci is not None:
             lo, hi = _finite(ci[0]), _finite(ci[1])
             ci = (lo, hi) if lo is not None and hi is not None else None
         path = f"{self.model}/{self.check}/{metric}" + (f"[{group}]" if group else "")
-        record = Metric(path=path, value=value, ci=ci, n=n, direction=direction, model=self.model, check=self.check, metric=metric, group=group)
+        record = Metric(path=path, value=value, ci=ci, n=n, direction=direction, model=self.model, check=self.check, metric=metric, group=group, unit=unit, reason=reason if value is None else None)
         self.metrics.append(record)
         return record
 
@@ -88,24 +134,40 @@ def _finite(value: Any) -> float | None:
 
 
 class Check:
-    """Base class. ``scope='data'`` checks run once per run with ``model=None``."""
+    """Base class. ``scope='data'`` checks run once per run with ``model=None``.
+
+    ``name`` identifies the implementation (and keys its seeded RNG streams, so a run's numbers do
+    not depend on what the check is called in the suite); ``pillar`` is what it audits
+    (performance, fairness, shift, drift, robustness, explain, latency, ...). Results and metric
+    paths carry ``check_name``: the name the suite ran it under, the pillar for built-in checks.
+    """
 
     name: ClassVar[str]
+    pillar: ClassVar[str | None] = None  # None: the check is its own pillar (``name``)
     Params: ClassVar[type[CheckParams]] = CheckParams
     scope: ClassVar[Literal["model", "data"]] = "model"
     modalities: ClassVar[tuple[str, ...]] = ("tabular",)
     # Every metric name ``run`` can add (the ``<metric>`` of ``<model>/<check>/<metric>[<group>]``),
     # so suite validation can refuse a gate that names none of them before anything runs.
-    # None: not declared, the gate's metric is then judged only at run time.
-    metrics: ClassVar[tuple[str, ...] | None] = None
+    # None: not declared, the gate's metric is then judged only at run time. A MetricSpec adds
+    # direction, unit and the minimum sample the engine enforces (see ``metric_specs``).
+    metrics: ClassVar[tuple[str | MetricSpec, ...] | None] = None
+    # The targets the check can audit; a binary-only check on a multiclass target is refused
+    # after the data is read and before any model is trained (``audit.data.references``).
+    targets: ClassVar[tuple[Literal["binary", "multiclass"], ...]] = ("binary", "multiclass")
 
-    def __init__(self, params: CheckParams) -> None:
+    def __init__(self, params: CheckParams, check_name: str | None = None) -> None:
         self.params = params
+        self.check_name = check_name or self.pillar_name()
+
+    @classmethod
+    def pillar_name(cls) -> str:
+        return cls.pillar or cls.name
 
     def supports(self, model: ModelAdapter | None) -> str | None:
         """None when the check can run on ``model``; otherwise the reason it is skipped."""
         if model is not None and model.modality not in self.modalities:
-            return f"'{self.name}' does not support {model.modality} models"
+            return f"'{self.check_name}' does not support {model.modality} models"
         return None
 
     def run(self, ctx: Context, model: ModelAdapter | None) -> CheckResult:
@@ -121,4 +183,4 @@ def seeded_sample(ctx: Context, dataset: Dataset, n: int, owner: str) -> Dataset
     import numpy as np
 
     rows = np.sort(ctx.rng(owner, "sample").choice(len(dataset), size=min(n, len(dataset)), replace=False))
-    return dataset.subset(rows, f"{dataset.name}~{owner}~sample{len(rows)}")
+    return ctx.derive(dataset, f"{owner}~sample{len(rows)}", rows=rows)

@@ -34,7 +34,7 @@ from audit.registry import suggest
 from audit.shift.stats import categorical_drift, numeric_drift, severity
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 DIRECTIONS = {"psi": "lower", "ks_statistic": "lower", "ks_pvalue": None, "chi2_statistic": "lower", "chi2_pvalue": None, "js_distance": "lower"}
@@ -72,7 +72,7 @@ class DriftCheck(Check):
         for feature in features:
             if feature not in schema.features:
                 raise CheckError(f"features: '{feature}' is not a feature column; {suggest(feature, list(schema.features))}")
-        result = CheckResult(self.name, "data")
+        result = CheckResult(self.check_name, "data")
         targets = {"test": ctx.data.test}
         if p.compare_extra:
             for name, dataset in ctx.data.extra.items():

@@ -29,12 +29,12 @@ from pydantic import Field, field_validator
 from audit.checks.base import Check, CheckParams, CheckResult
 from audit.errors import CheckError
 from audit.explain.agreement import rank_agreement
-from audit.explain.features import feature_order, global_importance, shares, to_features
+from audit.explain.features import global_importance, shares, to_features
 from audit.explain.report import report_reliance, write_local
-from audit.explain.shap_tab import TabularShap, explain_shap
+from audit.explain.shap_tab import TabularShap, explain_rows, shap_rng
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 CaptumMethod = Literal["integrated_gradients", "gradient_shap", "saliency", "input_x_gradient"]
@@ -90,6 +90,7 @@ class ExplainParams(CheckParams):
 
 class ExplainCheck(Check):
     name = "explain"
+    targets = ("binary",)  # explains the positive-class score
     Params = ExplainParams
     metrics = (
         "importance", "additivity_error", "sensitive_share", "mean_abs_shap",
@@ -105,7 +106,7 @@ class ExplainCheck(Check):
         if len(schema.classes) != 2:
             raise CheckError(f"explain supports binary targets; '{schema.target}' has {len(schema.classes)} classes")
         encoders = self._encoders(schema)
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         train, test = ctx.data.train, ctx.data.test
         rows = np.arange(len(test))
         if p.max_rows is not None and p.max_rows < len(test):
@@ -113,15 +114,16 @@ class ExplainCheck(Check):
         X = test.X.iloc[rows].reset_index(drop=True)
         p_pos = ctx.predict(model, test).score[rows]
 
-        explanation = explain_shap(
-            model, train.X, X, p_pos, background_size=p.background_size, rng=ctx.rng(self.name, model.name, "shap")
+        # the dashboard's what-if calls explain_rows with the same training rows, background_size
+        # and generator, so it reproduces these values for an unedited row
+        explanation = explain_rows(
+            model, train.X, X, rng=shap_rng(ctx.rng, model.name), background_size=p.background_size, p_pos=p_pos
         )
         explanation.rows = rows
         ctx.shared[("shap", model.name)] = explanation
         for note in explanation.notes:
             result.warn(note)
-        features = feature_order(explanation.columns, explanation.sources, schema.features)
-        per_feature = to_features(explanation.values, explanation.columns, explanation.sources, features)
+        features, per_feature = explanation.by_feature(schema.features)
         importance = global_importance(per_feature)
         share = shares(importance)
         n = len(rows)

@@ -4,11 +4,41 @@ Measured on this machine, in this process, with ``time.perf_counter_ns`` and the
 collector paused during timed calls:
 
 * single-row latency: ``repeats`` calls of ``predict_proba`` on one test row each (rows drawn with
-  a seeded generator, after ``warmup`` untimed calls); p50 / p95 / p99 / mean in milliseconds with
-  bootstrap intervals;
+  a seeded generator, after ``warmup`` untimed calls); p50 / p95 / p99 / mean in milliseconds.
+  ``n`` of each of them is the number of single-row calls actually timed;
 * throughput: rows per second for each batch size (sizes above the test-set size are capped to
   it), from the median of ``batch_repeats`` timed calls;
 * model size on disk (the saved artefact) and peak memory of one prediction on the largest batch.
+
+Every input (the one-row slices of a pre-built frame / array / list, and the batches) is built
+before any clock starts, so neither the timings nor the budget pay for building them.
+
+**Time budget.** ``max_seconds`` bounds the single-row timing loop only: it starts after the
+warm-up calls (which get an allowance of their own, a tenth of it, and always make at least one
+call) and stops the loop once spent, after at least 5 calls. Throughput then gets a further
+``0.4 * max_seconds`` shared across the batch sizes, and the memory call comes last: a model
+costs about ``1.4 * max_seconds`` plus the calls that always run (a warm-up call, a warm-up and a
+timed call per batch size, the memory call; seconds for a transformer on a batch of 256).
+
+**Minimum samples.** A percentile from a handful of calls is not that percentile: p50 needs 5
+timed calls, p95 20 and p99 100 (declared as ``MetricSpec.min_n``, which the engine enforces).
+Below that the metric is reported as null with a ``reason``, and the check warns with the cause:
+``repeats`` below the minimum (warned before timing starts), or a budget that stopped the loop
+early (the warning names the ``max_seconds`` that would reach the minimum, estimated from the
+measured time per call).
+
+**Intervals.** The p50 / p95 / p99 intervals are distribution-free order-statistic intervals,
+not bootstrap ones (the percentile bootstrap of a tail quantile undercovers on small samples:
+its replicates only reshuffle the few largest timings, so the interval is too narrow). With
+``x_(1) <= ... <= x_(n)`` the sorted timings and ``K ~ Binomial(n, q)`` the number of calls
+at or below the true q-quantile ``xi_q``, ``x_(l) <= xi_q <= x_(u)`` holds whenever ``l <= K <= u - 1``,
+so ``[x_(l), x_(u)]`` covers ``xi_q`` with probability at least
+``P(l <= K <= u - 1) = 1 - P(K < l) - P(K >= u)`` for any distribution (exactly that for a
+continuous one; more when timings tie). :func:`quantile_ci_ranks` takes, among all rank pairs
+whose coverage reaches ``confidence``, the narrowest (smallest ``u - l``), ties going to the larger
+coverage. When even ``[x_(1), x_(n)]`` does not reach it (``1 - q**n - (1 - q)**n <
+confidence``), there is no such interval and the CI is null: at 95 % a median needs n >= 6, a
+p95 n >= 59 and a p99 n >= 299. The mean keeps a bootstrap interval (``bootstrap`` replicates).
 
 By default the model may use one thread (``threads: 1``), as a single-threaded serving worker:
 the numbers are then comparable across hosts and stable on a busy machine, where OpenMP
@@ -22,46 +52,54 @@ allocation, but only when the call pushes the process past its previous high-wat
 often 0 in a long run). Treat the value as a lower bound for torch models.
 
 This check calls the model directly instead of ``ctx.predict``: timing needs real calls, so it is
-the one deliberate exception to "predict once". A soft ``max_seconds`` budget stops the repeats
-early on slow models; ``n`` of each metric says how many calls were timed.
+the one deliberate exception to "predict once".
 
-Metric paths: ``latency/p50_ms``, ``p95_ms``, ``p99_ms``, ``mean_ms`` (lower is better),
-``throughput_rps[batch=<size>]`` (higher), ``model_size_bytes`` and ``peak_memory_bytes`` (lower).
+Metric paths: ``latency/p50_ms``, ``p95_ms``, ``p99_ms``, ``mean_ms`` (ms, lower is better),
+``throughput_rps[batch=<size>]`` (rows/s, higher), ``model_size_bytes`` and ``peak_memory_bytes``
+(bytes, lower).
 """
 
 from __future__ import annotations
 
+import functools
 import gc
+import math
 import os
 import sys
 import time
 import tracemalloc
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from audit.checks.base import Check, CheckParams, CheckResult
+from audit.checks.base import Check, CheckParams, CheckResult, MetricSpec
 from audit.data.base import take
 from audit.metrics.binary import bootstrap_indices, percentile_ci
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 PERCENTILES = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
+# timed single-row calls each percentile needs (declared as MetricSpec.min_n, enforced by the engine)
+MIN_CALLS_FOR = {"p50_ms": 5, "p95_ms": 20, "p99_ms": 100}
 MIN_CALLS = 5  # single-row calls timed even when the budget is spent
+WARMUP_SHARE = 0.1  # warm-up allowance, outside the budget, as a share of max_seconds
+THROUGHPUT_SHARE = 0.4  # throughput allowance after the single-row loop, as a share of max_seconds
 
 
 class LatencyParams(CheckParams):
-    repeats: int = Field(200, ge=1, le=100_000, description="Timed single-row predictions.")
-    warmup: int = Field(10, ge=0, le=10_000, description="Untimed calls before timing (caches, lazy init, JIT).")
+    repeats: int = Field(200, ge=1, le=100_000, description="Timed single-row predictions (p99 needs at least 100, p95 20, p50 5).")
+    warmup: int = Field(10, ge=0, le=10_000, description="Untimed calls before timing (caches, lazy init, JIT); outside the budget.")
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 32, 256, 1000], min_length=1, max_length=20,
                                    description="Batch sizes for throughput; capped at the test-set size.")
     batch_repeats: int = Field(10, ge=1, le=10_000, description="Timed calls per batch size.")
-    max_seconds: float = Field(2.0, gt=0, le=3600, description="Soft time budget per model; repeats stop early once it is spent.")
+    max_seconds: float = Field(2.0, gt=0, le=3600, description="Soft time budget of the single-row timing loop (warm-up excluded); it stops "
+                               "early once spent. Throughput gets a further 0.4 x this.")
     threads: int = Field(1, ge=0, le=1024, description="BLAS / OpenMP / torch threads while timed; 0: the libraries' defaults.")
-    bootstrap: int = Field(1000, ge=0, le=20_000, description="Bootstrap replicates for the percentile intervals (0: none).")
+    bootstrap: int = Field(1000, ge=0, le=20_000, description="Bootstrap replicates for the mean's interval (0: none); percentiles use order statistics.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
 
     @field_validator("batch_sizes")
@@ -70,6 +108,78 @@ class LatencyParams(CheckParams):
         if any(b < 1 or b > 1_000_000 for b in value):
             raise ValueError("every batch size must lie in [1, 1000000]")
         return sorted(set(value))
+
+    def undefined_percentiles(self) -> list[str]:
+        """The percentiles ``repeats`` is too small for, whatever the budget: known before timing."""
+        return [m for m, need in MIN_CALLS_FOR.items() if self.repeats < need]
+
+
+@functools.lru_cache(maxsize=512)
+def quantile_ci_ranks(n: int, q: float, confidence: float) -> tuple[int, int, float] | None:
+    """1-based ranks ``(l, u)`` of the distribution-free interval ``[x_(l), x_(u)]`` for the
+    ``q``-quantile from ``n`` observations, and its coverage; None when no rank pair reaches
+    ``confidence``.
+
+    Coverage of ``[x_(l), x_(u)]`` is ``1 - P(K < l) - P(K >= u)`` with ``K ~ Binomial(n, q)``
+    (see the module docstring); among the pairs reaching ``confidence`` the narrowest in ranks
+    wins, ties going to the larger coverage.
+    """
+    if n < 1:
+        return None
+    if not 0.0 < q < 1.0 or not 0.0 < confidence < 1.0:
+        raise ValueError("q and confidence must lie in (0, 1)")
+    from scipy.stats import binom
+
+    alpha = 1.0 - confidence
+    k = np.arange(n)
+    below = binom.cdf(k, n, q)  # below[l - 1] = P(K < l),  l = 1..n
+    above = binom.sf(k, n, q)  # above[u - 1] = P(K >= u), u = 1..n (non-increasing)
+    slack = alpha - below  # the most P(K >= u) may be for each l
+    # for each l: the smallest u with P(K >= u) <= slack (u > l follows, since P(K >= l) > slack)
+    j = np.searchsorted(-above, -slack, side="left")
+    lows = np.arange(1, n + 1)
+    ok = (slack >= 0) & (j < n)
+    if not ok.any():
+        return None
+    lows, j = lows[ok], np.maximum(j[ok], lows[ok])
+    ups = j + 1
+    miss = below[lows - 1] + above[ups - 1]
+    best = np.lexsort((miss, ups - lows))[0]  # narrowest, then the smallest miss probability
+    return int(lows[best]), int(ups[best]), float(1.0 - miss[best])
+
+
+def quantile_ci(values: Sequence[float] | np.ndarray, q: float, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Distribution-free ``confidence`` interval for the ``q``-quantile (``q`` in (0, 1)) of the
+    population ``values`` were drawn from: ``[x_(l), x_(u)]`` with the ranks of
+    :func:`quantile_ci_ranks`; None when ``values`` are too few for any such interval."""
+    x = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    ranks = quantile_ci_ranks(int(x.size), float(q), float(confidence))
+    if ranks is None:
+        return None
+    lo, hi, _ = ranks
+    return float(x[lo - 1]), float(x[hi - 1])
+
+
+def single_rows(X: Any, rows: np.ndarray) -> list[Any]:
+    """One one-row input per entry of ``rows`` (indices into ``X``), built up front.
+
+    Each distinct row is taken once into one frame / array / list and sliced there, so the list
+    holds at most ``len(X)`` distinct objects, whatever ``len(rows)``.
+    """
+    distinct, position = np.unique(rows, return_inverse=True)
+    pool = take(X, distinct)
+    if hasattr(pool, "iloc"):
+        views = [pool.iloc[i : i + 1] for i in range(len(distinct))]
+    else:
+        views = [pool[i : i + 1] for i in range(len(distinct))]
+    return [views[i] for i in position.ravel()]
+
+
+def suggested_seconds(calls: int, seconds_per_call: float) -> float:
+    """A ``max_seconds`` that times about ``calls`` calls: 25 % headroom, rounded up to 2 digits."""
+    need = max(calls * seconds_per_call * 1.25, 0.01)
+    scale = 10.0 ** (math.floor(math.log10(need)) - 1)
+    return float(f"{math.ceil(need / scale) * scale:.3g}")
 
 
 class _Timer:
@@ -99,7 +209,13 @@ class LatencyCheck(Check):
     name = "latency"
     Params = LatencyParams
     modalities = ("tabular", "image", "text")
-    metrics = (*PERCENTILES, "mean_ms", "throughput_rps", "peak_memory_bytes", "model_size_bytes")
+    metrics = (
+        *(MetricSpec(m, "lower", "ms", min_n) for m, min_n in MIN_CALLS_FOR.items()),
+        MetricSpec("mean_ms", "lower", "ms"),
+        MetricSpec("throughput_rps", "higher", "rows/s"),
+        MetricSpec("peak_memory_bytes", "lower", "bytes"),
+        MetricSpec("model_size_bytes", "lower", "bytes"),
+    )
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         from audit.attacks import limit_threads
@@ -113,29 +229,40 @@ class LatencyCheck(Check):
         test = ctx.data.test
         n = len(test)
         rng = ctx.rng(self.name, model.name)
-        start = time.perf_counter_ns()
         budget = int(p.max_seconds * 1e9)
         timer = _Timer(model.predict_proba)
+        undefined = p.undefined_percentiles()
+        if undefined:
+            result.warn(f"repeats={p.repeats} is too few for "
+                        + ", ".join(f"{m} (needs {MIN_CALLS_FOR[m]} timed calls)" for m in undefined)
+                        + f": reported as undefined; set repeats to at least {MIN_CALLS_FOR[undefined[-1]]}, with a "
+                        f"max_seconds that allows them, to measure {'it' if len(undefined) == 1 else 'them'}")
 
+        # every input is built before any clock starts
         picks = rng.integers(0, n, size=p.repeats)
-        singles = [take(test.X, picks[i : i + 1]) for i in range(p.repeats)]
+        singles = single_rows(test.X, picks)
         warm = [singles[i % len(singles)] for i in range(p.warmup)]
-        warmed = timer.run(warm, start + budget // 10, minimum=min(p.warmup, 1))
-        single_ns = timer.run(singles, start + budget * 45 // 100, minimum=min(p.repeats, MIN_CALLS))
-        self._latency(result, single_ns, rng)
-
         sizes = sorted({min(b, n) for b in p.batch_sizes})
         capped = [b for b in p.batch_sizes if b > n]
         batches = {b: take(test.X, np.sort(rng.choice(n, b, replace=False))) for b in sizes}
-        throughput = self._throughput(result, timer, batches, start + budget * 85 // 100)  # the rest: memory, bootstrap
+
+        warmed = timer.run(warm, time.perf_counter_ns() + int(budget * WARMUP_SHARE), minimum=min(p.warmup, 1))
+        start = time.perf_counter_ns()
+        single_ns = timer.run(singles, start + budget, minimum=min(p.repeats, MIN_CALLS))
+        elapsed = time.perf_counter_ns() - start
+        self._latency(result, single_ns, elapsed, rng)
+
+        throughput = self._throughput(result, timer, batches, time.perf_counter_ns() + int(budget * THROUGHPUT_SHARE))
         memory = self._memory(model, batches[sizes[-1]])
         result.table("memory", [memory])
-        result.add("peak_memory_bytes", memory["peak_bytes"], n=sizes[-1], direction="lower")
+        result.add("peak_memory_bytes", memory["peak_bytes"], n=sizes[-1], direction="lower", unit="bytes")
         size = model_size(model)
         if size is not None:
-            result.add("model_size_bytes", size, direction="lower")
+            result.add("model_size_bytes", size, direction="lower", unit="bytes")
         result.table("setup", [{
-            "rows_timed": int(single_ns.size), "warmup_calls": int(warmed.size), "test_rows": n,
+            "rows_requested": p.repeats, "rows_timed": int(single_ns.size), "timing_seconds": elapsed / 1e9,
+            "budget_seconds": p.max_seconds, "stopped_by_budget": bool(single_ns.size < p.repeats),
+            "warmup_calls": int(warmed.size), "test_rows": n,
             "batch_sizes": sizes, "capped_batch_sizes": capped, "model_size_bytes": size,
             "threads": p.threads or "library defaults", "cpu_count": os.cpu_count(), "torch_threads": _torch_threads(),
             "note": "measured in-process on this machine; compare runs only on the same hardware and load",
@@ -143,17 +270,30 @@ class LatencyCheck(Check):
         self._figures(result, single_ns, throughput)
         return result
 
-    def _latency(self, result: CheckResult, ns: np.ndarray, rng: np.random.Generator) -> None:
+    def _latency(self, result: CheckResult, ns: np.ndarray, elapsed_ns: int, rng: np.random.Generator) -> None:
+        """Percentiles with order-statistic intervals, each null below its minimum sample, and the mean."""
         p: LatencyParams = self.params
-        ms = ns / 1e6
-        boots = None
-        if p.bootstrap and ms.size > 1:
-            boots = ms[bootstrap_indices(ms.size, p.bootstrap, rng)]
+        ms = np.sort(ns / 1e6)
+        count = int(ms.size)
+        per_call = elapsed_ns / 1e9 / max(count, 1)  # seconds per call as the budget sees it
         for metric, q in PERCENTILES.items():
-            ci = percentile_ci(np.percentile(boots, q, axis=1), p.confidence) if boots is not None else None
-            result.add(metric, float(np.percentile(ms, q)), ci=ci, n=int(ms.size), direction="lower")
+            need = MIN_CALLS_FOR[metric]
+            if count >= need:
+                result.add(metric, float(np.percentile(ms, q)), ci=quantile_ci(ms, q / 100, p.confidence), n=count,
+                           direction="lower", unit="ms")
+            elif p.repeats < need:  # warned before timing
+                result.add(metric, None, n=count, direction="lower", unit="ms",
+                           reason=f"needs at least {need} timed calls; repeats is {p.repeats}")
+            else:  # the budget stopped the loop short of the minimum
+                result.add(metric, None, n=count, direction="lower", unit="ms",
+                           reason=f"needs at least {need} timed calls; the {p.max_seconds:g} s budget allowed {count}")
+                result.warn(f"{metric} needs {need} timed calls; the {p.max_seconds:g} s budget allowed {count} "
+                            f"({per_call * 1e3:.3g} ms per call): raise max_seconds to about "
+                            f"{suggested_seconds(need, per_call):g} s ({suggested_seconds(p.repeats, per_call):g} s for all "
+                            f"{p.repeats} repeats) or lower repeats below {need} to leave {metric} out")
+        boots = ms[bootstrap_indices(count, p.bootstrap, rng)] if p.bootstrap and count > 1 else None
         ci = percentile_ci(boots.mean(axis=1), p.confidence) if boots is not None else None
-        result.add("mean_ms", float(ms.mean()), ci=ci, n=int(ms.size), direction="lower")
+        result.add("mean_ms", float(ms.mean()) if count else None, ci=ci, n=count, direction="lower", unit="ms")
 
     def _throughput(self, result: CheckResult, timer: _Timer, batches: dict[int, Any], deadline: int) -> list[dict[str, Any]]:
         p: LatencyParams = self.params
@@ -165,7 +305,7 @@ class LatencyCheck(Check):
             ns = timer.run([batches[b]] * p.batch_repeats, time.perf_counter_ns() + max(share, 0))
             median_s = float(np.median(ns)) / 1e9
             rps = b / median_s if median_s > 0 else None
-            result.add("throughput_rps", rps, n=int(ns.size), group=f"batch={b}", direction="higher")
+            result.add("throughput_rps", rps, n=int(ns.size), group=f"batch={b}", direction="higher", unit="rows/s")
             rows.append({"batch_size": b, "calls": int(ns.size), "median_ms": median_s * 1e3,
                          "min_ms": float(ns.min()) / 1e6, "throughput_rps": rps})
         result.table("throughput", rows)

@@ -28,7 +28,7 @@ from audit.metrics.binary import (
 )
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 HEADLINE = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
@@ -52,7 +52,7 @@ class PerformanceCheck(Check):
         p: PerformanceParams = self.params
         if len(ctx.schema.classes) != 2:
             return self._run_multiclass(ctx, model)
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         test = ctx.data.test
         pred = ctx.predict(model, test)
         y, y_hat, score = test.y, pred.pred, pred.score
@@ -109,7 +109,7 @@ class PerformanceCheck(Check):
 
     def _run_multiclass(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: PerformanceParams = self.params
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         test, labels = ctx.data.test, [str(c) for c in ctx.schema.classes]
         proba = ctx.predict(model, test).proba
         y, y_hat = test.y, proba.argmax(axis=1)

@@ -4,14 +4,21 @@
 columns) under an L-infinity budget ``eps`` measured in standard deviations. Only the *mutable
 numeric* columns move: one-hot categorical columns are never perturbed (a fraction of a category
 means nothing), nor are the ``immutable`` features (default: age, foreign_worker,
-personal_status_sex, which also carries sex). Perturbations are continuous, so an integer
-feature may take a fractional value: the curve is a worst case for small measurement or
-reporting errors, not a list of realisable applications.
+personal_status_sex, which also carries sex). With ``valid_inputs`` (the default) every
+adversarial row is also a valid application in original units (``audit.attacks.domain.TabularDomain``):
+each numeric feature stays within its training [min, max] (widened to include the attacked
+row's own value), and a feature whose training values are all whole numbers (months, counts,
+amounts) is rounded to a whole number inside the budget, the attack's success being judged on
+the rounded row. ``valid_inputs: false`` attacks the continuous ball instead (a worst case for
+small measurement errors, where an integer feature may take a fractional value).
 
-* ``fgsm`` / ``pgd``: gradient attacks built on ``captum.robust`` (its FGSM step with a feature
-  mask; PGD keeps each row's first misclassified iterate over ``pgd_restarts`` walks, the first
-  from the clean row) on models with a ``torch_module``
-  (the MLP), ascending the logit margin (``audit.attacks.gradient``);
+* ``fgsm`` / ``pgd``: the gradient attacks shared with the image check
+  (``audit.attacks.gradient``: logit-margin loss; PGD keeps each row's first misclassified
+  iterate over ``pgd_restarts`` walks, the first from the clean row) on models with a
+  ``torch_module`` (the MLP). On a model without one they do not run, and their metrics are
+  recorded as null with the reason (``not applicable: <model> has no gradients ...``), so a gate
+  like ``*/robustness/robust_accuracy[pgd@0.1]`` errors on that model instead of silently
+  judging the others only;
 * ``blackbox``: a seeded query-only random + greedy coordinate search
   (``audit.attacks.blackbox``) on every model, so all models get a comparable curve.
 
@@ -57,7 +64,7 @@ from audit.metrics.binary import bootstrap_indices, percentile_ci
 from audit.registry import suggest
 
 if TYPE_CHECKING:
-    from audit.engine import Context, Predictions
+    from audit.context import Context, Predictions
     from audit.models.base import ModelAdapter
 
 Attack = Literal["fgsm", "pgd", "blackbox"]
@@ -92,6 +99,8 @@ class RobustnessParams(CheckParams):
         None, description="Sensitive column -> how to change its source feature (default: swap two-valued categorical sensitive features).")
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     bootstrap: int = Field(1000, ge=0, le=20_000, description="Replicates for the score-change interval.")
+    valid_inputs: bool = Field(True, description="Keep adversarial rows valid in original units: numeric features within their "
+                               "training [min, max], whole-number features rounded. false: the continuous L-inf ball.")
 
     @field_validator("epsilons")
     @classmethod
@@ -122,7 +131,7 @@ class RobustnessCheck(Check):
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         from audit.attacks import limit_threads
 
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         with limit_threads(1):
             clean = ctx.predict(model, ctx.data.test)
             self._attacks(ctx, model, clean, result)
@@ -155,6 +164,7 @@ class RobustnessCheck(Check):
             proba = None
         if proba is None:
             result.warn(f"model '{model.name}' exposes no encoded input space (transform / proba_from_encoded); attacks skipped")
+            self._not_applicable(ctx, result, rows, {a: f"{model.name} exposes no encoded input space" for a in p.attacks})
             return
         mask, mutable = self._mask(ctx, model, Z.shape[1])
         y = test.y[rows]
@@ -163,19 +173,27 @@ class RobustnessCheck(Check):
             result.warn(f"{int((pred0 != clean.pred[rows]).sum())} rows predict differently from encoded input than from raw rows")
         correct = pred0 == y
         result.add("clean_accuracy", float(correct.mean()), ci=wilson_interval(int(correct.sum()), len(y), p.confidence), n=len(y), direction="higher")
-        attacks, notes = self._applicable(model, Z, pred0)
+        attacks, notes, skipped = self._applicable(model, Z, pred0)
+        domain, integers, domain_notes = self._domain(ctx, model, mask)
         result.table("setup", [{"perturbed_columns": mutable, "immutable": [f for f in p.immutable if f in ctx.schema.features],
-                                "attacked_rows": int(len(rows)), "notes": notes}])
+                                "integer_features": integers, "valid_inputs": p.valid_inputs,
+                                "attacked_rows": int(len(rows)), "notes": notes + domain_notes}])
         if not mask.any():
             result.warn("no mutable numeric feature to perturb; attacks skipped")
+            self._not_applicable(ctx, result, rows, {a: "no mutable numeric feature to perturb" for a in p.attacks})
             return
+        if skipped:
+            for why in dict.fromkeys(skipped.values()):  # one warning per cause
+                names = ", ".join(a for a, w in skipped.items() if w == why)
+                result.warn(f"{names} not applicable to model '{model.name}': {why}; their metrics are recorded as null")
+            self._not_applicable(ctx, result, rows, skipped)
         curve_rows: list[dict[str, Any]] = []
         robust_at: dict[str, np.ndarray] = {}
         group_eps = p.group_epsilon if p.group_epsilon is not None else p.epsilons[-1]
         for attack in attacks:
             broken = np.zeros(len(y), dtype=bool)
             for eps in p.epsilons:
-                adv_pred, queries = self._attack(ctx, model, attack, Z, y, pred0, eps, mask)
+                adv_pred, queries = self._attack(ctx, model, attack, Z, y, pred0, eps, domain)
                 broken |= correct & (adv_pred != y)
                 robust = correct & ~broken
                 curve_rows.append(self._record(result, attack, eps, robust, broken, correct, queries))
@@ -185,15 +203,35 @@ class RobustnessCheck(Check):
         self._curve_figure(result, curve_rows, attacks)
         self._groups(ctx, result, rows, correct, robust_at, group_eps)
 
-    def _applicable(self, model: ModelAdapter, Z: np.ndarray, pred0: np.ndarray) -> tuple[list[str], list[str]]:
+    def _domain(self, ctx: Context, model: ModelAdapter, mask: np.ndarray) -> tuple[Any, list[str], list[str]]:
+        """(the attacks' TabularDomain, the integer features it rounds, notes)."""
+        import pandas as pd
+
+        from audit.attacks.domain import TabularDomain
+
         p: RobustnessParams = self.params
-        attacks, notes = [], ["one-hot categorical columns are never perturbed"]
+        if not p.valid_inputs:
+            return TabularDomain(mask), [], ["valid_inputs is false: the continuous ball (integer features may take fractional "
+                                             "values, numeric features may leave their training range)"]
+        train = ctx.data.train
+        sources = list(model.feature_sources.values())
+        numeric = {j: pd.to_numeric(train.X[sources[j]], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                   for j in np.flatnonzero(mask)}
+        domain, notes = TabularDomain.from_training(model.transform(train.X), numeric, mask)
+        integers = [sources[j] for j in np.flatnonzero(domain.integer & mask)]
+        return domain, integers, ["numeric features stay within their training [min, max]", *notes]
+
+    def _applicable(self, model: ModelAdapter, Z: np.ndarray, pred0: np.ndarray) -> tuple[list[str], list[str], dict[str, str]]:
+        """(attacks that run, setup notes, {attack that cannot run: why not})."""
+        p: RobustnessParams = self.params
+        attacks, notes, skipped = [], ["one-hot categorical columns are never perturbed"], {}
         for attack in p.attacks:
             if attack == "blackbox":
                 attacks.append(attack)
                 continue
             if model.torch_module is None:
                 notes.append(f"{attack} skipped: model has no torch_module (no gradients)")
+                skipped[attack] = f"{model.name} has no gradients (gradient attacks need a torch model)"
                 continue
             import torch
 
@@ -203,12 +241,31 @@ class RobustnessCheck(Check):
                 logits = two_class_forward(model.torch_module)(torch.as_tensor(np.asarray(Z, dtype=np.float32)))
             if (logits.argmax(dim=1).numpy() != pred0).any():
                 notes.append(f"{attack} skipped: torch_module's outputs disagree with the model's predictions")
+                skipped[attack] = f"{model.name}'s torch_module disagrees with its predictions, so its gradients would attack another model"
                 continue
             attacks.append(attack)
-        return attacks, notes
+        return attacks, notes, skipped
+
+    def _not_applicable(self, ctx: Context, result: CheckResult, rows: np.ndarray, skipped: dict[str, str]) -> None:
+        """Null curve and per-group metrics, reason ``not applicable: <why>``, for every attack that could not run."""
+        p: RobustnessParams = self.params
+        group_eps = p.group_epsilon if p.group_epsilon is not None else p.epsilons[-1]
+        labels = []
+        for column in ctx.schema.group_columns:
+            groups = ctx.data.test.groups(column).to_numpy()[rows]
+            labels += [group_label(column, value) for value in sorted(set(groups), key=str)]
+        for attack, why in skipped.items():
+            reason = f"not applicable: {why}"
+            for eps in p.epsilons:
+                result.add("robust_accuracy", None, group=tag(attack, eps), direction="higher", reason=reason)
+                result.add("attack_success_rate", None, group=tag(attack, eps), direction="lower", reason=reason)
+                if attack == "blackbox":
+                    result.add("average_queries", None, group=tag(attack, eps), reason=reason)
+            for label in labels:
+                result.add("robust_accuracy", None, group=f"{tag(attack, group_eps)},{label}", direction="higher", reason=reason)
 
     def _attack(self, ctx: Context, model: ModelAdapter, attack: str, Z: np.ndarray, y: np.ndarray, pred0: np.ndarray,
-                eps: float, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+                eps: float, domain: Any) -> tuple[np.ndarray, np.ndarray | None]:
         p: RobustnessParams = self.params
         if eps == 0:
             return pred0, (np.ones(len(y), dtype=np.int64) if attack == "blackbox" else None)
@@ -217,20 +274,21 @@ class RobustnessCheck(Check):
             from audit.attacks.blackbox import blackbox_attack
 
             rng = ctx.rng(self.name, model.name, attack, eps)
-            out = blackbox_attack(model.proba_from_encoded, Z, y, eps, mask, rng, n_random=p.blackbox_random, passes=p.blackbox_passes)
+            out = blackbox_attack(model.proba_from_encoded, Z, y, eps, domain.mask, rng, n_random=p.blackbox_random,
+                                  passes=p.blackbox_passes, domain=domain if p.valid_inputs else None)
             adv, queries = out.Z, out.queries
         else:
             from audit.attacks.gradient import fgsm, pgd
 
             if attack == "fgsm":
-                adv = fgsm(model.torch_module, Z, y, eps, mask)
+                adv = fgsm(model.torch_module, Z, y, eps, domain)
             else:
                 seed = int(ctx.rng(self.name, model.name, attack, eps).integers(2**31))
-                adv = pgd(model.torch_module, Z, y, eps, mask, steps=p.pgd_steps, step_size=p.pgd_step_ratio * eps / p.pgd_steps,
+                adv = pgd(model.torch_module, Z, y, eps, domain, steps=p.pgd_steps, step_size=p.pgd_step_ratio * eps / p.pgd_steps,
                           restarts=p.pgd_restarts, seed=seed)
-        delta = np.abs(np.asarray(adv, dtype=np.float64) - np.asarray(Z, dtype=np.float64))
-        if delta[:, ~mask].max(initial=0) > 0 or delta.max(initial=0) > eps * (1 + 1e-5) + 1e-6:
-            raise CheckError(f"robustness: internal error: {attack} left the eps={eps:g} ball or moved a frozen column")
+        problems = domain.violations(adv, Z, eps)
+        if problems:
+            raise CheckError(f"robustness: internal error: {attack} at eps={eps:g} {'; '.join(problems)}")
         return np.asarray(model.proba_from_encoded(adv)).argmax(axis=1), queries
 
     def _record(self, result: CheckResult, attack: str, eps: float, robust: np.ndarray, broken: np.ndarray,

@@ -47,7 +47,7 @@ from audit.shift.conditions import Condition
 from audit.shift.subpopulation import metric_drops, retrain
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 HEADLINE = ("accuracy", "balanced_accuracy", "recall", "f1", "roc_auc")
@@ -93,6 +93,7 @@ class ShiftParams(CheckParams):
 
 class ShiftCheck(Check):
     name = "shift"
+    targets = ("binary",)  # compares the positive-class score
     Params = ShiftParams
     metrics = tuple(dict.fromkeys((*(f"{m}_drop" for m in METRICS), "accuracy", "roc_auc", "accuracy_drop", "prediction_stability")))
 
@@ -105,7 +106,7 @@ class ShiftCheck(Check):
                 raise CheckError(f"features: '{feature}' is not a feature column; {suggest(feature, list(ctx.schema.features))}")
         from threadpoolctl import threadpool_limits
 
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         # Many small fits and predictions: OpenMP thread start-up and spinning (scikit-learn's
         # gradient boosting) cost far more than they save here, and on a busy machine 10x more.
         with threadpool_limits(limits=1, user_api="openmp"):
@@ -136,7 +137,7 @@ class ShiftCheck(Check):
             return []
         sides = {}
         for side, mask in (("in", in_test), ("out", ~in_test)):
-            subset = test.subset(mask, f"test~shift.{scenario.name}.{side}")
+            subset = ctx.derive(test, f"shift.{scenario.name}.{side}", rows=mask)
             pred = ctx.predict(fitted, subset)
             sides[side] = (subset.y, pred.pred, pred.score)
         rngs = (ctx.rng(self.name, model.name, scenario.name, "in"), ctx.rng(self.name, model.name, scenario.name, "out"))
@@ -228,7 +229,7 @@ class ShiftCheck(Check):
             draws = perturb.draw(kind, train.X, len(test), columns, ctx.rng(self.name, "perturb", config))
             spread = perturb.train_spread(train.X, columns) if kind == "noise" else {}
             ctx.shared[key] = [
-                (s, test.with_features(perturb.apply(kind, test.X, s, columns=columns, draws=draws, spread=spread, strength=strength), f"test~shift.{kind}@{s}.{tag}"))
+                (s, ctx.derive(test, f"shift.{kind}@{s}.{tag}", X=perturb.apply(kind, test.X, s, columns=columns, draws=draws, spread=spread, strength=strength)))
                 for s in p.severities
             ]
         return ctx.shared[key]

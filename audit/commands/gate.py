@@ -57,7 +57,7 @@ def rejudge(results: Any, suite: Any = None) -> Any:
             GateSpec(metric=g.metric, op=g.op, threshold=g.threshold, on=g.on, severity=g.severity)
             for g in results.gates
         ]
-    outcomes = evaluate_gates(specs, results.metrics)
+    outcomes = evaluate_gates(specs, results.metrics, results.checks)
     errors = sum(record.status == "error" for record in results.checks)
     status = overall_status(outcomes, errors)
     return results.model_copy(update={"gates": outcomes, "status": status, "exit_code": exit_code(status)})

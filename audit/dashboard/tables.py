@@ -47,7 +47,7 @@ def split_group(group: str | None) -> tuple[str | None, str | None]:
 def fmt(value: float | None, ci: tuple[float, float] | list[float] | None = None) -> str:
     """``0.74 [0.687, 0.793]``; 'n/a' when the value is undefined."""
     if value is None:
-        return "n/a"
+        return "—"
     text = f"{value:.4g}"
     if ci is not None and len(ci) == 2 and None not in ci:
         text += f" [{ci[0]:.3g}, {ci[1]:.3g}]"
@@ -80,7 +80,7 @@ def metrics_frame(metrics: Iterable[Metric]) -> pd.DataFrame:
 
 
 def check_names(results: RunResults) -> list[str]:
-    """Checks present in the run, pillars first in report order, then the rest (image_*, text_*) by name."""
+    """Checks present in the run, pillars first in report order, then the rest by name."""
     names = {r.check for r in results.checks} | {m.check for m in results.metrics}
     order = {name: i for i, name in enumerate(PILLAR_ORDER)}
     return sorted(names, key=lambda n: (order.get(n, len(order)), n))

@@ -12,13 +12,22 @@ must have confirmed that exact path (``trusted_paths``). Before anything is show
 the reloaded model must reproduce the scores in ``predictions.csv``, so a cleared or replaced
 cache can never pass for the audited model. When any of this fails, ``WhatIfUnavailable`` says
 why, and the app falls back to the saved explanations (``local_shap.json``).
+
+Re-scoring and explaining live here, not in the page: ``WhatIf.edit`` builds the edited row,
+``WhatIf.score`` is the model's positive-class probability, and ``WhatIf.explain`` runs the
+explain pillar's own SHAP (``audit.explain.shap_tab.explain_rows``: the explainer the model's
+kind calls for) with the explain check's inputs: all training rows, the check's
+``background_size`` as recorded in results.json, and the run's SHAP generator (``shap_rng``).
+So an unedited row gets exactly the values the check stored in ``local_shap.json``, in the same
+output space (log-odds, probability or margin: ``RowExplanation.output_space``).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,15 +36,49 @@ import numpy as np
 import pandas as pd
 
 from audit.dashboard.safefiles import PathOutsideRoot, default_root, read_run_bytes
-from audit.dashboard.shapley import Attribution, permutation_shapley
 from audit.dashboard.trust import NeedsConfirmation, PathGate, WhatIfUnavailable, gate_suite_files
 from audit.errors import AuditError
+from audit.explain.shap_tab import explain_rows, shap_rng
 from audit.results import RunResults
 
-__all__ = ["NeedsConfirmation", "WhatIf", "WhatIfUnavailable", "open_whatif", "saved_local_shap", "stored_scores"]
+__all__ = [
+    "NeedsConfirmation",
+    "RowExplanation",
+    "WhatIf",
+    "WhatIfUnavailable",
+    "open_whatif",
+    "saved_local_shap",
+    "stored_scores",
+]
 
 SCORE_TOLERANCE = 1e-6
-BACKGROUND_ROWS = 50
+EXPLAIN_CHECK = "explain"  # the check whose local_shap.json the what-if reproduces
+
+
+@dataclass
+class RowExplanation:
+    """SHAP values of one row per original feature, as the explain check computes them.
+
+    ``values`` sum to ``output - base`` (up to the explainer's additivity error), all in
+    ``output_space``; ``score`` is the positive-class probability whatever that space is.
+    """
+
+    features: list[str]
+    values: np.ndarray
+    base: float
+    output: float
+    score: float
+    output_space: str  # "log-odds", "probability" or "margin"
+    explainer: str
+    background: str
+    notes: list[str] = field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        return (
+            pd.DataFrame({"feature": self.features, "shap": self.values})
+            .sort_values("shap", key=np.abs, ascending=False, kind="stable")
+            .reset_index(drop=True)
+        )
 
 
 @dataclass
@@ -48,7 +91,9 @@ class WhatIf:
     categories: dict[str, list[str]]
     rows: pd.DataFrame  # test rows, index = row id as text
     labels: pd.Series  # actual class per row id
-    background: pd.DataFrame
+    train: pd.DataFrame  # the run's training rows: the explain check's background comes from them
+    background_size: int  # the explain check's ``background_size`` in this run
+    shap_rng: Callable[[], np.random.Generator]  # a fresh copy of the run's SHAP generator per call
     positive: str
     seed: int
     notes: list[str] = field(default_factory=list)
@@ -60,10 +105,62 @@ class WhatIf:
     def row(self, row_id: str) -> pd.DataFrame:
         return self.rows.loc[[row_id], self.features].reset_index(drop=True)
 
-    def explain(self, row: pd.DataFrame, n_permutations: int = 10) -> Attribution:
-        return permutation_shapley(
-            self.score, row[self.features], self.background, n_permutations=n_permutations, seed=self.seed
+    def edit(self, row_id: str, values: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+        """Row ``row_id`` with ``values`` (feature -> new value; None or NaN: missing) put in,
+        and the features whose value changed. An integer column taking a fraction turns float."""
+        original = self.row(row_id)
+        edited = original.copy()
+        changed = []
+        for feature, value in values.items():
+            if feature not in self.features:
+                raise KeyError(f"'{feature}' is not a feature of this model")
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                value = np.nan
+            if (
+                feature in self.numeric
+                and pd.api.types.is_integer_dtype(edited[feature].dtype)
+                and not float(value).is_integer()
+            ):
+                edited[feature] = edited[feature].astype(np.float64)
+            if not _same(original[feature].iloc[0], value):
+                changed.append(feature)
+            edited.loc[0, feature] = value
+        return edited, changed
+
+    def explain(self, row: pd.DataFrame) -> RowExplanation:
+        """SHAP values of the one-row frame ``row``, by the explain check's own method and inputs."""
+        if len(row) != 1:
+            raise ValueError(f"explain one row at a time; got {len(row)} rows")
+        X = row[self.features].reset_index(drop=True)
+        score = self.score(X)
+        shap = explain_rows(
+            self.model, self.train, X, rng=self.shap_rng(), background_size=self.background_size, p_pos=score
         )
+        features, per_feature = shap.by_feature(self.features)
+        return RowExplanation(
+            features=features,
+            values=per_feature[0],
+            base=float(shap.base_values[0]),
+            output=float(shap.output[0]),
+            score=float(score[0]),
+            output_space=shap.output_space,
+            explainer=shap.explainer,
+            background=shap.background,
+            notes=list(shap.notes),
+        )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values, NaN equal to NaN, 3 equal to 3.0."""
+    missing_a, missing_b = (x is None or (isinstance(x, (float, np.floating)) and np.isnan(x)) for x in (a, b))
+    if missing_a or missing_b:
+        return missing_a and missing_b
+    try:
+        return bool(a == b) or (
+            isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)) and float(a) == float(b)
+        )
+    except (TypeError, ValueError):
+        return False
 
 
 def stored_scores(
@@ -109,6 +206,7 @@ def open_whatif(
     if len(bundle.schema.classes) != 2:
         raise WhatIfUnavailable("the what-if explains the positive-class score of binary targets only")
     model = _load_model(info, model_name, suite, bundle, seed, artefact)
+    background_size, explain_note = _explain_inputs(results, model_name)
     test = bundle.test
     ids = [str(i) for i in test.ids]
     rows = test.X.copy()
@@ -123,18 +221,47 @@ def open_whatif(
         },
         rows=rows,
         labels=pd.Series([str(bundle.schema.classes[k]) for k in test.y], index=rows.index),
-        background=bundle.train.X.iloc[
-            np.sort(
-                np.random.default_rng(seed).choice(
-                    len(bundle.train), size=min(BACKGROUND_ROWS, len(bundle.train)), replace=False
-                )
-            )
-        ].reset_index(drop=True),
+        train=bundle.train.X,
+        background_size=background_size,
+        shap_rng=functools.partial(shap_rng, _run_rng(suite, bundle, {model_name: model}, seed, run_dir), model_name),
         positive=str(bundle.schema.positive_label),
         seed=seed,
     )
+    if explain_note:
+        what.notes.append(explain_note)
     _verify_scores(what, run_dir, model_name, gate.root)
     return what
+
+
+def _run_rng(
+    suite: Any, bundle: Any, models: dict[str, Any], seed: int, run_dir: Path
+) -> Callable[..., np.random.Generator]:
+    """``Context.rng`` of the run: the seeded generators its checks drew from (nothing is written)."""
+    from audit.context import Context
+
+    return Context(suite, bundle, models, seed, run_dir, log=lambda _message: None).rng
+
+
+def _explain_inputs(results: RunResults, model_name: str) -> tuple[int, str | None]:
+    """The explain check's ``background_size`` for this model, as results.json records it.
+
+    Without an explain check in the run, the check's default is used and a note says so.
+    """
+    from pydantic import ValidationError
+
+    from audit.checks.explain import ExplainParams
+
+    record = next((c for c in results.checks if c.check == EXPLAIN_CHECK and c.model == model_name), None)
+    if record is None:
+        return (
+            ExplainParams().background_size,
+            "the run has no explain check for this model, so its SHAP values use the check's default background size",
+        )
+    try:
+        params = ExplainParams.model_validate(record.params)
+    except ValidationError:
+        raise WhatIfUnavailable(f"results.json records invalid explain parameters for '{model_name}'") from None
+    return params.background_size, None
 
 
 def _gate_run_paths(results: RunResults, info: dict[str, Any], name: str, gate: PathGate) -> tuple[Path, Path | None]:

@@ -41,7 +41,7 @@ KINDS = {
     "group": "is not a sensitive column or intersection",
     "column": "is not a feature or sensitive column",
 }
-# Checks whose metric groups are sensitive columns ('sex', 'sex&age_group') or their groups
+# Implementations (by ``Check.name``) whose metric groups are sensitive columns ('sex', 'sex&age_group') or their groups
 # ('sex=female', 'sex=female&age_group=<25'); performance adds 'class=<label>' for multiclass.
 GROUPED_CHECKS = ("fairness", "performance")
 
@@ -60,12 +60,18 @@ def _param_problems(suite: Suite, schema: Schema) -> list[tuple[str, str]]:
         "column": list(dict.fromkeys([*schema.features, *schema.sensitive])),
     }
     problems = []
+    target_kind = "binary" if len(schema.classes) == 2 else "multiclass"
     for i, spec in enumerate(suite.checks):
-        if spec.name not in COLUMN_REFERENCES or spec.name not in CHECKS:
+        if spec.name not in CHECKS:
             continue
-        if schema.modality not in CHECKS.get(spec.name).modalities:
-            continue  # the check is skipped for this data
-        for path, kind in COLUMN_REFERENCES[spec.name]:
+        cls = CHECKS.resolve(spec.name, schema.modality, spec.variant)
+        if target_kind not in cls.targets:
+            shown = ", ".join(map(str, schema.classes[:6])) + (", ..." if len(schema.classes) > 6 else "")
+            problems.append((f"checks[{i}].name", f"'{spec.name}' on {schema.modality} data supports {' and '.join(cls.targets)} targets; '{schema.target}' has {len(schema.classes)} classes ({shown}): remove the check or audit one class against the rest"))
+            continue
+        if cls.name not in COLUMN_REFERENCES or schema.modality not in cls.modalities:
+            continue  # nothing to look up, or the check is skipped for this data
+        for path, kind in COLUMN_REFERENCES[cls.name]:
             for loc, value in _walk(spec.params, path.split("."), f"checks[{i}].params"):
                 if isinstance(value, str) and value not in allowed[kind]:
                     problems.append((loc, f"'{value}' {KINDS[kind]}; {suggest(value, allowed[kind])}"))
@@ -107,7 +113,7 @@ def _gate_group_problems(suite: Suite, schema: Schema, values: dict[str, list[st
         if group is None or not well_formed or len(segments) != 3 or has_wildcard(group):
             continue
         model, check, metric = segments
-        if check not in GROUPED_CHECKS or not any(fnmatch.fnmatchcase(o, model) and c == check for o, c, _ in pairs):
+        if not any(fnmatch.fnmatchcase(o, model) and c == check and cls is not None and cls.name in GROUPED_CHECKS for o, c, cls in pairs):
             continue
         message = _group_problem(suite, schema, values, check, metric, group)
         if message:
@@ -118,14 +124,15 @@ def _gate_group_problems(suite: Suite, schema: Schema, values: dict[str, list[st
 def _group_problem(
     suite: Suite, schema: Schema, values: dict[str, list[str]], check: str, metric: str, group: str
 ) -> str | None:
-    specs = [s for s in suite.checks if s.name == check]
+    specs = [s for s in suite.checks if s.name == check and CHECKS.resolve(s.name, schema.modality, s.variant).name in GROUPED_CHECKS]
     if check == "performance":
         if not any(s.params.get("slices", True) for s in specs):
             return "performance has slices: false, so it measures no groups"
         if group in schema.group_columns:
             return f"performance measures each group of a column: write [{group}=<value>]"
         return _label_problem(group, [*schema.group_columns, "class"], values)
-    from audit.checks.fairness import DISPARITY_DIRECTION
+    from audit.checks.base import metric_specs
+    from audit.checks.fairness import DISPARITY_DIRECTION, FairnessCheck
 
     chosen = [s.params.get("columns") for s in specs]
     columns = (
@@ -133,9 +140,17 @@ def _group_problem(
         if any(c is None for c in chosen)
         else list(dict.fromkeys(c for cs in chosen for c in cs))
     )
-    matched = [m for m in CHECKS.get("fairness").metrics if fnmatch.fnmatchcase(m, metric)]
+    matched = [m for m in metric_specs(FairnessCheck) if fnmatch.fnmatchcase(m, metric)]
     disparity = [m for m in matched if m in DISPARITY_DIRECTION]
     per_group = [m for m in matched if m not in DISPARITY_DIRECTION]
+    base, sep, cls = group.rpartition("|class=")  # multiclass one-vs-rest: sex=female|class=x, sex|class=x
+    if sep and base:
+        classes = [str(c) for c in schema.classes]
+        if len(classes) <= 2:
+            return "'|class=<label>' groups exist only for multiclass targets; binary targets use the plain group"
+        if cls not in classes:
+            return f"'{cls}' is not a class of the target; {suggest(cls, classes)}"
+        group = base
     if group in schema.group_columns or "=" not in group:  # a column (whose name may hold '=')
         if group not in columns:
             where = (

@@ -14,7 +14,7 @@ from audit.explain.proxies import associations, mean_abs_by_group, top_proxies
 
 if TYPE_CHECKING:
     from audit.checks.base import CheckResult
-    from audit.engine import Context
+    from audit.context import Context
     from audit.explain.shap_tab import TabularShap
 
 

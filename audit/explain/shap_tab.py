@@ -8,7 +8,14 @@
   sample of ``background_size`` encoded training rows (never a full kernel background).
 - anything else: ``shap.PermutationExplainer`` on the positive-class probability, over the
   encoded matrix (``model.proba_from_encoded``) when the adapter has one, else over the raw rows
-  with categorical features mapped to integer codes; background: a seeded sample.
+  with categorical features mapped to integer codes; background: a seeded sample. Each row's
+  feature order is drawn from the seed and the row's own values, so a row gets the same values
+  whichever other rows are explained with it.
+
+``explain_rows`` is the one entry point: the ``explain`` check explains its test rows with it, and
+the dashboard's what-if explains an edited row with it, from the same training rows, background
+size and generator (``shap_rng``), so an unedited row gets the values the check stored.
+``TabularShap.by_feature`` folds encoded columns back onto the original features.
 
 shap draws from numpy's global RNG in places; every call runs inside ``numpy_global_seed`` which
 seeds it from the check's generator and restores the caller's state afterwards.
@@ -16,8 +23,9 @@ seeds it from the check's generator and restores the caller's state afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +61,16 @@ class TabularShap:
             return 0.0
         return float(np.max(np.abs(self.base_values + self.values.sum(axis=1) - self.output)))
 
+    def by_feature(self, preferred: Sequence[str] = ()) -> tuple[list[str], np.ndarray]:
+        """(original features, (n_rows, n_features) SHAP values): each feature's encoded columns summed.
+
+        Features come in ``preferred`` order first (e.g. the schema's), then as the columns name them.
+        """
+        from audit.explain.features import feature_order, to_features
+
+        features = feature_order(self.columns, self.sources, preferred)
+        return features, to_features(self.values, self.columns, self.sources, features)
+
 
 @contextmanager
 def numpy_global_seed(seed: int) -> Iterator[None]:
@@ -75,15 +93,49 @@ def torch_global_seed(seed: int) -> Iterator[None]:
         yield
 
 
-def explain_shap(
-    model: Any, train_X: Any, X: Any, p_pos: np.ndarray, *, background_size: int, rng: np.random.Generator
+SHAP_STREAM = ("explain", "shap")  # keys of the run generator: ctx.rng("explain", <model>, "shap")
+
+
+def shap_rng(rng: Callable[..., np.random.Generator], model_name: str) -> np.random.Generator:
+    """The generator behind ``model_name``'s SHAP values in a run; ``rng`` is the run's ``Context.rng``.
+
+    The ``explain`` check and the what-if both take it from here, so both draw the same seed,
+    hence the same background sample (DeepExplainer, permutation) and the same feature orders.
+    """
+    return rng(SHAP_STREAM[0], model_name, SHAP_STREAM[1])
+
+
+def explain_rows(
+    model: Any,
+    train_X: Any,
+    rows_X: Any,
+    *,
+    rng: np.random.Generator,
+    background_size: int = 100,
+    p_pos: np.ndarray | None = None,
 ) -> TabularShap:
-    """SHAP values of ``model`` on raw rows ``X``; ``p_pos`` is its positive-class probability there."""
+    """SHAP values of ``model`` on the raw rows ``rows_X``, explainer chosen by ``model.kind``.
+
+    ``train_X``: the raw training rows the background is built from (their encoded mean for the
+    linear explainer, a seeded sample of ``background_size`` of them for DeepExplainer and the
+    permutation fallback; trees use their own training cover). ``rng``: one seed is drawn from it
+    (``shap_rng`` gives the run's). ``p_pos``: the model's positive-class probability on
+    ``rows_X`` (computed when not given); it names the output space of a margin explanation.
+    A row's values depend on the model, the training rows, the seed and that row only.
+    """
+    if p_pos is None:
+        p_pos = np.asarray(model.predict_proba(rows_X), dtype=np.float64)[:, -1]
     seed = int(rng.integers(2**31 - 1))
     start = time.perf_counter()
     with numpy_global_seed(seed):
         result = _dispatch(
-            model, train_X, X, np.asarray(p_pos, dtype=np.float64), background_size, np.random.default_rng(seed), seed
+            model,
+            train_X,
+            rows_X,
+            np.asarray(p_pos, dtype=np.float64).reshape(-1),
+            background_size,
+            np.random.default_rng(seed),
+            seed,
         )
     result.seconds = time.perf_counter() - start
     return result
@@ -118,7 +170,7 @@ def _dispatch(
         if not hasattr(model, "proba_from_encoded"):
             return _raw_permutation(model, train_X, X, background_size, rng, seed)
         result = _permutation(
-            lambda M: model.proba_from_encoded(M)[:, -1], Ztr, Z, background_size, rng, seed, "encoded"
+            lambda M: model.proba_from_encoded(M)[:, -1], Ztr, Z, background_size, rng, _row_seeds(seed, X), "encoded"
         )
     if result.output_space == "margin":
         notes.append(
@@ -237,34 +289,51 @@ def _deep(
     )
 
 
+def _row_seeds(seed: int, X: Any) -> np.ndarray:
+    """One 32-bit seed per row, from ``seed`` and the row's own raw values (not its position)."""
+    if isinstance(X, pd.DataFrame):
+        digests = pd.util.hash_pandas_object(X.reset_index(drop=True), index=False).to_numpy(dtype=np.uint64)
+    else:
+        M = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
+        digests = np.array(
+            [int.from_bytes(hashlib.sha256(r.tobytes()).digest()[:8], "little") for r in M], dtype=np.uint64
+        )
+    return np.array([np.random.SeedSequence([seed, int(d)]).generate_state(1)[0] for d in digests], dtype=np.uint32)
+
+
 def _permutation(
     f: Callable[[np.ndarray], np.ndarray],
     Ztr: np.ndarray,
     Z: np.ndarray,
     background_size: int,
     rng: np.random.Generator,
-    seed: int,
+    row_seeds: np.ndarray,
     where: str,
 ) -> TabularShap:
-    """One antithetic permutation per row (2d+1 evaluations): exact additivity, approximate values."""
+    """One antithetic permutation per row (2d+1 evaluations): exact additivity, approximate values.
+
+    Each row's permutation comes from its own seed (``_row_seeds``), so explaining a row alone or
+    among others gives the same values.
+    """
     import shap
 
     Ztr, Z = np.asarray(Ztr, dtype=np.float64), np.asarray(Z, dtype=np.float64)
     rows = _sample(len(Ztr), background_size, rng)
     masker = shap.maskers.Independent(Ztr[rows], max_samples=len(rows))
-    explainer = shap.PermutationExplainer(f, masker, seed=seed)
-    explanation = explainer(Z, max_evals=2 * Z.shape[1] + 1, silent=True)
-    values, base = (
-        np.asarray(explanation.values, dtype=np.float64),
-        np.asarray(explanation.base_values, dtype=np.float64),
-    )
+    explainer = shap.PermutationExplainer(f, masker, seed=0)  # reseeded per row below
+    values, base = np.zeros(Z.shape), np.zeros(len(Z))
+    for i in range(len(Z)):
+        np.random.seed(int(row_seeds[i]))  # shap shuffles with numpy's global RNG (restored by the caller)
+        explanation = explainer(Z[i : i + 1], max_evals=2 * Z.shape[1] + 1, silent=True)
+        values[i] = np.asarray(explanation.values, dtype=np.float64).reshape(-1)
+        base[i] = float(np.ravel(explanation.base_values)[0])
     output = np.asarray(f(Z), dtype=np.float64)
     return TabularShap(
         f"PermutationExplainer ({where} features)",
         "probability",
         f"seeded sample of {len(rows)} {where} training rows",
         values,
-        base.reshape(-1),
+        base,
         output,
     )
 
@@ -302,7 +371,13 @@ def _raw_permutation(
         return pd.DataFrame(data)
 
     result = _permutation(
-        lambda M: model.predict_proba(decode(M))[:, -1], encode(train_X), encode(X), background_size, rng, seed, "raw"
+        lambda M: model.predict_proba(decode(M))[:, -1],
+        encode(train_X),
+        encode(X),
+        background_size,
+        rng,
+        _row_seeds(seed, X),
+        "raw",
     )
     result.columns, result.sources = columns, {c: c for c in columns}
     return result

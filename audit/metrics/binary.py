@@ -9,9 +9,13 @@ a 1-D ``idx`` is treated as a single subset and also gives scalars.
 
 Zero-division conventions (chosen to match the reference libraries):
 
-* precision, recall, f1 with a zero denominator -> 0.0 (sklearn ``zero_division="warn"``
-  returns 0.0). Likewise in :func:`rates_from_counts`: tpr, fpr, fnr, precision -> 0.0 when
-  their denominator is 0 (fairlearn uses ``confusion_matrix(normalize="true")`` + nan_to_num).
+* :func:`binary_metrics` (performance, shift): precision, recall, f1 with a zero denominator
+  -> 0.0 (sklearn ``zero_division="warn"`` returns 0.0), so those checks match sklearn exactly.
+* :func:`rates_from_counts` (fairness): a rate whose denominator is 0 is *undefined* -> nan by
+  default (tpr / fnr without positives, fpr without negatives, precision without predicted
+  positives); undefined is not zero, and a 0.0 there would fake a maximal disparity. Pass
+  ``undefined=0.0`` for fairlearn's convention: its rates use sklearn's
+  ``confusion_matrix(normalize="true")``, which turns 0/0 into 0.0 silently (no warning).
 * balanced_accuracy = mean recall over the classes present in ``y_true`` (sklearn drops the
   nan recall of an absent class), so with one class present it is that class's recall.
 * roc_auc -> nan when a replicate has a single class (sklearn also returns nan). pr_auc -> nan
@@ -114,12 +118,14 @@ def group_confusion_counts(
     return _out(counts.reshape(-1, n_groups, 2, 2), squeeze)
 
 
-def rates_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
+def rates_from_counts(counts: np.ndarray, undefined: float = np.nan) -> dict[str, np.ndarray]:
     """Fairness rates from confusion counts of shape (..., 2, 2), broadcast over leading dims.
 
-    Matches fairlearn's selection_rate / true_positive_rate / false_positive_rate /
-    false_negative_rate and sklearn's precision_score / accuracy_score: tpr, fpr, fnr and
-    precision are 0.0 when their denominator is 0; a group with count 0 gets nan for every rate.
+    Where defined, equals fairlearn's selection_rate / true_positive_rate / false_positive_rate /
+    false_negative_rate and sklearn's precision_score / accuracy_score. tpr and fnr (no
+    positives), fpr (no negatives) and precision (no predicted positives) are ``undefined``
+    (default nan) when their denominator is 0; ``undefined=0.0`` reproduces fairlearn / sklearn
+    ``zero_division=0`` exactly. A group with count 0 gets nan for every rate either way.
     """
     c = np.asarray(counts)
     tn, fp, fn, tp = c[..., 0, 0], c[..., 0, 1], c[..., 1, 0], c[..., 1, 1]
@@ -127,10 +133,10 @@ def rates_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
     empty = total == 0
     rates = {
         "selection_rate": _div(fp + tp, total, np.nan),
-        "tpr": _div(tp, tp + fn, 0.0),
-        "fpr": _div(fp, fp + tn, 0.0),
-        "fnr": _div(fn, fn + tp, 0.0),
-        "precision": _div(tp, tp + fp, 0.0),
+        "tpr": _div(tp, tp + fn, undefined),
+        "fpr": _div(fp, fp + tn, undefined),
+        "fnr": _div(fn, fn + tp, undefined),
+        "precision": _div(tp, tp + fp, undefined),
         "accuracy": _div(tp + tn, total, np.nan),
     }
     out = {k: np.where(empty, np.nan, v) for k, v in rates.items()}

@@ -9,7 +9,7 @@ DISPARITY = "demographic_parity_difference"
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return "—" if value is None else f"{value:.3f}"
 
 
 def summary(results: RunResults, run_dir: str) -> str:

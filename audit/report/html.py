@@ -11,13 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from audit.report import charts
-from audit.results import RunResults, atomic_write_text
+from audit.results import RunResults, atomic_write_text, pillar_of
 
 CHARTS = {"bar": charts.bar_chart, "grouped_bar": charts.grouped_bar_chart, "line": charts.line_chart, "heatmap": charts.heatmap}
-PILLAR_ORDER = [
-    "performance", "fairness", "class_disparity", "text_fairness", "explain", "image_explain", "text_explain",
-    "shift", "image_shift", "text_shift", "drift", "latency", "robustness", "image_robustness", "text_robustness",
-]
+PILLAR_ORDER = ["performance", "fairness", "explain", "shift", "drift", "latency", "robustness", "privacy"]
 
 
 def render_figure(spec: dict[str, Any], run_dir: Path | None) -> dict[str, Any]:
@@ -73,7 +70,7 @@ def _token_spans(tokens: list[str], weights: list[float]) -> list[dict[str, Any]
 
 def _fmt(value: Any) -> str:
     if value is None:
-        return "n/a"
+        return "—"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
     return str(value)
@@ -90,7 +87,7 @@ def build_context(results: RunResults, run_dir: Path | None) -> dict[str, Any]:
     for metric in results.metrics:
         metrics_by_record.setdefault((metric.model, metric.check), []).append(metric)
     order = {name: i for i, name in enumerate(PILLAR_ORDER)}
-    for record in sorted(results.checks, key=lambda r: order.get(r.check, len(order))):
+    for record in sorted(results.checks, key=lambda r: order.get(pillar_of(r), len(order))):
         ms = metrics_by_record.get((record.model, record.check), [])
         by_model.setdefault(record.model, []).append({
             "record": record,
@@ -101,7 +98,7 @@ def build_context(results: RunResults, run_dir: Path | None) -> dict[str, Any]:
     flat = {m.path: m for m in results.metrics}
     headline = ["accuracy", "balanced_accuracy", "roc_auc", "f1", "ece", "brier"]
     comparison = [{"model": model, "cells": [_headline(flat, model, h) for h in headline]} for model in results.models]
-    gate_counts = {s: sum(g.status == s for g in results.gates) for s in ("pass", "warn", "fail", "error")}
+    gate_counts = {s: sum(g.status == s for g in results.gates) for s in ("pass", "warn", "fail", "error", "skipped")}
     return {
         "r": results,
         "by_model": by_model,

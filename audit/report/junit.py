@@ -19,11 +19,15 @@ def junit_xml(results: RunResults) -> str:
             ET.SubElement(case, "error", message=gate.message, type="GateError").text = gate.message
         elif gate.status == "warn":
             ET.SubElement(case, "system-out").text = f"WARNING: {gate.message}"
+        elif gate.status == "skipped":
+            ET.SubElement(case, "skipped", message=gate.message)
         cases.append(case)
     for record in results.checks:
         case = ET.Element("testcase", classname=f"{suite_name}.checks", name=f"{record.model}/{record.check}", time=f"{record.duration_s:.3f}")
         if record.status == "error":
             ET.SubElement(case, "error", message=record.error or "", type="CheckError").text = record.error
+        elif record.status == "skipped":
+            ET.SubElement(case, "skipped", message=record.reason or "")
         elif record.warnings:
             ET.SubElement(case, "system-out").text = "\n".join(record.warnings)
         cases.append(case)

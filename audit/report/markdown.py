@@ -25,7 +25,7 @@ def md_escape(value: object, *, limit: int = 500) -> str:
 
 def fmt_number(value: float | None, digits: int = 4) -> str:
     if value is None:
-        return "n/a"
+        return "—"
     return f"{value:.{digits}g}" if abs(value) < 1e5 else f"{value:.3e}"
 
 

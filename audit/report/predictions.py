@@ -1,5 +1,8 @@
 """``predictions.csv``: every model's test-set predictions, so anyone can recompute our numbers.
 
+Columns: model, dataset, row_id, y_true, y_pred, score (binary tasks: the positive class's
+probability), ``proba[<class>]`` for every class, then the sensitive columns.
+
 Text cells that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``,
 a tab or a carriage return, and not a plain number) are written with a leading apostrophe, the
 OWASP CSV-injection defence; numeric columns and number-like text are written unchanged.
@@ -11,12 +14,15 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from audit.results import atomic_write_text
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from collections.abc import Sequence
+
+    from audit.data.base import Dataset
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -39,23 +45,33 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_predictions(ctx: Context, path: Path) -> None:
-    test = ctx.data.test
-    classes = ctx.schema.classes
+def prediction_table(test: Dataset, classes: Sequence[Any], probabilities: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per (model, test row): truth, prediction, and every class probability.
+
+    ``probabilities`` maps a model name to its (n_rows, n_classes) array on ``test``. Binary
+    tasks also get ``score`` (the positive class's probability, what the metrics threshold).
+    """
     frames = []
-    for name, model in ctx.models.items():
-        pred = ctx.predict(model, test)  # already cached by the checks in a normal run
+    for name, proba in probabilities.items():
+        proba = np.asarray(proba, dtype=np.float64)
         frame = pd.DataFrame({
             "model": name,
             "dataset": test.name,
             "row_id": test.ids,
             "y_true": [classes[i] for i in test.y],
-            "y_pred": [classes[i] for i in pred.pred],
-            "score": pred.score,
+            "y_pred": [classes[i] for i in proba.argmax(axis=1)],
         })
+        if proba.shape[1] == 2:
+            frame["score"] = proba[:, 1]
+        for k, label in enumerate(classes):
+            frame[f"proba[{label}]"] = proba[:, k]
         for column in test.sensitive.columns:
             frame[column] = test.sensitive[column].to_numpy()
         frames.append(frame)
     table = neutralise_frame(pd.concat(frames, ignore_index=True))
     table.columns = [neutralise_cell(str(c)) for c in table.columns]
-    atomic_write_text(path, table.to_csv(index=False, float_format="%.17g"))
+    return table
+
+
+def write_predictions(test: Dataset, classes: Sequence[Any], probabilities: dict[str, np.ndarray], path: Path) -> None:
+    atomic_write_text(path, prediction_table(test, classes, probabilities).to_csv(index=False, float_format="%.17g"))

@@ -8,7 +8,6 @@ on the out-of-condition test rows (the shifted population).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,33 +15,15 @@ import numpy as np
 from audit.metrics.binary import DIRECTION, METRICS, binary_metrics, bootstrap_indices, percentile_ci
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 
 def retrain(
     ctx: Context, model: ModelAdapter, rows: np.ndarray, scenario: str, overrides: dict[str, dict] | None = None
 ) -> tuple[ModelAdapter | None, str]:
-    """The model's recipe fitted on the train rows in ``rows``; (None, reason) when impossible.
-
-    ``overrides`` maps a recipe name to parameters replacing the suite's for this retraining
-    (e.g. a smaller training budget for a transformer).
-    """
-    from audit.models.build import build_model
-
-    specs = [m.name for m in ctx.suite.models]
-    if model.name not in specs:
-        return None, f"model '{model.name}' is not declared in the suite, so its recipe is unknown"
-    index = specs.index(model.name)
-    spec = ctx.suite.models[index]
-    if spec.load is not None:
-        return None, f"model '{model.name}' is loaded from a file ({spec.load.path}); without its training recipe it cannot be retrained"
-    train = ctx.data.train.subset(rows, f"train~shift.{scenario}")
-    bundle = dataclasses.replace(ctx.data, train=train)
-    params = {**spec.params, **(overrides or {}).get(spec.recipe, {})}
-    derived = spec.model_copy(update={"name": f"{model.name}~{scenario}", "params": params})
-    adapter, _info = build_model(derived, index, ctx.suite, bundle, ctx.seed)
-    return adapter, ""
+    """The model's recipe fitted on the train rows in ``rows`` (see :meth:`Context.retrain`)."""
+    return ctx.retrain(model, rows, scenario, overrides)
 
 
 def metric_drops(

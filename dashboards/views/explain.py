@@ -1,9 +1,11 @@
 """Explanation explorer: one model, one test row; its saved SHAP, and a what-if form.
 
-The what-if reloads the run's model safely and verified (``audit.dashboard.whatif``), scores
-the edited row and explains it with permutation Shapley values over the raw features. That is
-new work on a new row, not a stored metric recomputed. Without artefacts (cache cleared, suite
-file moved, a non-tabular model) the page says why and shows the saved explanations only.
+The what-if reloads the run's model safely and verified (``audit.dashboard.whatif``), which
+builds the edited row, re-scores it and explains it with the explain pillar's own SHAP (same
+explainer, background and seed as the run's explain check, so an unedited row shows the saved
+values, in the same output space). This page only renders what that module returns. Without
+artefacts (cache cleared, suite file moved, a non-tabular model) the page says why and shows
+the saved explanations only.
 A suite file or model folder that results.json names outside the run folder is loaded only
 after the visitor ticks "I trust this file" for that exact path (unticked by default, per
 run and model, for this browser session).
@@ -23,6 +25,7 @@ from audit.dashboard.figures import PALETTE, plain
 from audit.dashboard.runs import RunEntry, load_run
 from audit.dashboard.whatif import (
     NeedsConfirmation,
+    RowExplanation,
     WhatIf,
     WhatIfUnavailable,
     open_whatif,
@@ -218,35 +221,6 @@ def _inputs(what: WhatIf, model: str, row_id: str) -> dict[str, Any]:
     return values
 
 
-def _edited_frame(what: WhatIf, row_id: str, values: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
-    original = what.row(row_id)
-    edited = original.copy()
-    changed = []
-    for feature, value in values.items():
-        if feature in what.numeric:
-            value = np.nan if value is None else value
-            if pd.api.types.is_integer_dtype(edited[feature].dtype) and not float(value).is_integer():
-                edited[feature] = edited[feature].astype(np.float64)
-        else:
-            value = np.nan if value == MISSING else value
-        before = original[feature].iloc[0]
-        if not (_same(before, value)):
-            changed.append(feature)
-        edited.loc[0, feature] = value
-    return edited, changed
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
-        return True
-    try:
-        return bool(a == b) or (
-            isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)) and float(a) == float(b)
-        )
-    except (TypeError, ValueError):
-        return False
-
-
 def _what_if(what: WhatIf, model: str, row_id: str, score_slot: Any) -> None:
     import plotly.graph_objects as go
 
@@ -257,7 +231,7 @@ def _what_if(what: WhatIf, model: str, row_id: str, score_slot: Any) -> None:
     with st.form(key=f"wi_form_{model}_{row_id}"):
         values = _inputs(what, model, row_id)
         st.form_submit_button("Score edited row", type="primary")
-    edited, changed = _edited_frame(what, row_id, values)
+    edited, changed = what.edit(row_id, {f: None if v == MISSING else v for f, v in values.items()})
     base = _explain(what, model, row_id, what.row(row_id))
     live = _explain(what, model, row_id, edited) if changed else base
     score_slot.metric(
@@ -268,6 +242,7 @@ def _what_if(what: WhatIf, model: str, row_id: str, score_slot: Any) -> None:
     if changed:
         st.info(md(f"Changed: {', '.join(f'{f} → {edited[f].iloc[0]}' for f in changed)}"))
     frame = pd.DataFrame({"feature": base.features, "original": base.values, "edited": live.values})
+    space = live.output_space
     frame = frame.reindex(frame[["original", "edited"]].abs().max(axis=1).sort_values(ascending=False).index)[:TOP]
     fig = go.Figure()
     fig.add_trace(
@@ -292,25 +267,27 @@ def _what_if(what: WhatIf, model: str, row_id: str, score_slot: Any) -> None:
     fig.update_layout(
         template="plotly_white",
         barmode="group",
-        title=f"Shapley attributions on P({plain(what.positive)}), top {len(frame)}",
+        title=f"SHAP values ({space}) of the {plain(what.positive)} score, top {len(frame)}",
         legend={"orientation": "h", "y": -0.15},
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
     fig.update_yaxes(autorange="reversed", type="category")
     plot(fig, key="ex_live_shap")
-    method = "exact" if live.exact else f"{live.n_orders} sampled feature orders (antithetic)"
     st.caption(
         md(
-            f"Interventional Shapley values by permutation ({method}, {len(what.background)} background training rows): "
-            f"they sum to score − mean background score = {live.score:.4f} − {live.base:.4f}. Probability scale, so they differ in scale from log-odds SHAP."
+            f"{live.explainer}, background: {live.background}; the same method, background and seed as the run's "
+            f"explain check, so an unedited row gets its saved SHAP values. In {space}: they sum to "
+            f"model output − base value = {_num(live.output)} − {_num(live.base)}."
         )
     )
+    for note in dict.fromkeys(base.notes + live.notes):
+        st.caption(md(note))
     with st.expander("Attributions as a table"):
         st.dataframe(frame.reset_index(drop=True), hide_index=True)
 
 
-def _explain(what: WhatIf, model: str, row_id: str, row: pd.DataFrame) -> Any:
-    """Attributions for a row, memoised per session (edits repeat as the page reruns)."""
+def _explain(what: WhatIf, model: str, row_id: str, row: pd.DataFrame) -> RowExplanation:
+    """SHAP values of a row, memoised per session (edits repeat as the page reruns)."""
     memo = st.session_state.setdefault("_wi_memo", {})
     key = (id(what), model, row_id, tuple(map(str, row.iloc[0].tolist())))
     if key not in memo:

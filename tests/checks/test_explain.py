@@ -12,7 +12,7 @@ from audit.data.base import Dataset, Schema
 from audit.explain.agreement import rank_agreement
 from audit.explain.features import feature_order, global_importance, to_features
 from audit.explain.proxies import cramers_v
-from audit.explain.shap_tab import explain_shap
+from audit.explain.shap_tab import explain_rows
 
 WEIGHTS = {"x1": 3.0, "x2": 1.0, "x3": 0.0}
 
@@ -44,7 +44,9 @@ def _fit(recipe: str, params: dict, schema: Schema, train: Dataset):
 
 def _shap(model, train: Dataset, test: Dataset, seed: int = 0, background_size: int = 100):
     p_pos = model.predict_proba(test.X)[:, 1]
-    return explain_shap(model, train.X, test.X, p_pos, background_size=background_size, rng=np.random.default_rng(seed))
+    return explain_rows(
+        model, train.X, test.X, rng=np.random.default_rng(seed), background_size=background_size, p_pos=p_pos
+    )
 
 
 def _importance(explanation, schema: Schema) -> dict[str, float]:
@@ -149,6 +151,87 @@ def test_shap_is_deterministic_and_leaves_numpy_global_rng_alone(known, mlp):
         np.testing.assert_array_equal(first.base_values, second.base_values)
     other = _shap(mlp, train, small, seed=8, background_size=30)  # another seed draws another background
     assert not np.array_equal(other.base_values, _shap(mlp, train, small, seed=7, background_size=30).base_values)
+
+
+def _alone_and_together(model, train: Dataset, X: pd.DataFrame, seed: int = 5, background_size: int = 30):
+    """SHAP of the rows of ``X`` explained together, and of each row explained alone (same seed)."""
+    together = explain_rows(model, train.X, X, rng=np.random.default_rng(seed), background_size=background_size)
+    alone = [
+        explain_rows(model, train.X, X.iloc[[i]], rng=np.random.default_rng(seed), background_size=background_size)
+        for i in range(len(X))
+    ]
+    return together, alone
+
+
+def _assert_row_independent(together, alone, atol: float = 0.0) -> None:
+    for i, one in enumerate(alone):
+        assert (one.explainer, one.output_space, one.background) == (
+            together.explainer,
+            together.output_space,
+            together.background,
+        )
+        np.testing.assert_allclose(one.values[0], together.values[i], rtol=0, atol=atol)
+        np.testing.assert_allclose(one.base_values[0], together.base_values[i], rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("kind", ["linear", "tree", "mlp"])
+def test_a_row_gets_the_same_shap_alone_or_among_other_rows(known, mlp, kind):
+    """What lets the what-if reproduce the check: a row's values depend on that row only."""
+    schema, train, test = known
+    model = {
+        "linear": lambda: _fit("logistic_regression", {}, schema, train),
+        "tree": lambda: _fit("hist_gradient_boosting", {"max_iter": 20}, schema, train),
+        "mlp": lambda: mlp,
+    }[kind]()
+    X = test.X.iloc[:8].reset_index(drop=True)
+    together, alone = _alone_and_together(model, train, X)
+    _assert_row_independent(together, alone, atol=1e-12)
+    p_pos = model.predict_proba(X)[:, 1]  # p_pos defaults to the model's positive-class probability
+    given = explain_rows(model, train.X, X, rng=np.random.default_rng(5), background_size=30, p_pos=p_pos)
+    np.testing.assert_array_equal(given.values, together.values)
+
+
+@pytest.mark.slow  # shap's permutation explainer JIT-compiles its maskers (numba) on first use
+def test_permutation_fallback_seeds_each_row_from_its_own_values(known):
+    """The permutation fallback draws a row's feature order from the seed and the row's values,
+    so a row alone gets the values it gets among others, on encoded and on raw features."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from audit.models.tabular import SklearnModel
+
+    schema, train, test = known
+    encoded = _fit("logistic_regression", {}, schema, train)
+    encoded.kind = "other"
+    X = test.X.iloc[:6].reset_index(drop=True)
+    together, alone = _alone_and_together(encoded, train, X)
+    assert together.explainer == "PermutationExplainer (encoded features)"
+    _assert_row_independent(together, alone)
+    swapped = _alone_and_together(encoded, train, X.iloc[::-1].reset_index(drop=True))[0]
+    np.testing.assert_array_equal(swapped.values[::-1], together.values)  # order of the rows is irrelevant
+
+    schema, train, test = _synthetic(n=300, categorical=True)
+    pipe = make_pipeline(
+        make_column_transformer((OneHotEncoder(handle_unknown="ignore"), ["c"]), remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(train.X, train.y)
+    raw = SklearnModel("raw", schema, pipe)
+    X = test.X.iloc[:6].reset_index(drop=True)
+    together, alone = _alone_and_together(raw, train, X)
+    assert together.explainer == "PermutationExplainer (raw features)"
+    _assert_row_independent(together, alone)
+
+
+def test_by_feature_sums_one_hot_columns_in_schema_order():
+    schema, train, test = _synthetic(n=400, categorical=True)
+    model = _fit("logistic_regression", {}, schema, train)
+    e = explain_rows(model, train.X, test.X.iloc[:5], rng=np.random.default_rng(0))
+    features, per_feature = e.by_feature(["c", "x1"])
+    assert features == ["c", "x1", "x2", "x3"] and per_feature.shape == (5, 4)
+    np.testing.assert_allclose(per_feature, to_features(e.values, e.columns, e.sources, features), atol=0)
+    np.testing.assert_allclose(per_feature.sum(axis=1), e.output - e.base_values, atol=1e-12)
 
 
 def test_captum_methods_are_seeded_and_leave_global_rngs_alone(known, mlp):

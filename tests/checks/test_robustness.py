@@ -51,16 +51,6 @@ def exact_broken(Z: np.ndarray, y: np.ndarray, eps: float) -> tuple[np.ndarray, 
     return correct & (np.abs(logit) < 3 * eps), np.abs(np.abs(logit) - 3 * eps) < 1e-4
 
 
-def test_fgsm_moves_exactly_eps_times_gradient_sign_on_mutable_columns_only():
-    Z, y = linear_rows(50)
-    adv = fgsm(linear_module(), Z, y, 0.1, MASK)
-    # margin loss: y=1 -> loss = -w.z, gradient -w; y=0 -> +w
-    expected = 0.1 * np.where(y[:, None] == 1, -np.sign(W), np.sign(W)) * MASK
-    np.testing.assert_allclose(adv - Z, expected, atol=1e-6)
-    assert np.array_equal(adv[:, ~MASK], Z[:, ~MASK])  # bit for bit
-    assert np.array_equal(fgsm(linear_module(), Z, y, 0.0, MASK), Z)
-
-
 @pytest.mark.parametrize("attack", ["fgsm", "pgd", "blackbox"])
 def test_attacks_find_exactly_the_rows_a_linear_model_loses(attack):
     Z, y = linear_rows()
@@ -77,18 +67,6 @@ def test_attacks_find_exactly_the_rows_a_linear_model_loses(attack):
         assert np.array_equal(broken[~tie], expected[~tie]), (attack, eps)
         if eps == 1.0:
             assert expected.sum() > 50  # the test has teeth
-
-
-def test_pgd_is_seeded_and_leaves_the_global_torch_rng_alone():
-    Z, y = linear_rows(100)
-    module = linear_module()
-    torch.manual_seed(123)
-    before = torch.rand(1)
-    torch.manual_seed(123)
-    a = pgd(module, Z, y, 0.3, MASK, steps=3, seed=7)
-    assert torch.rand(1) == before
-    assert np.array_equal(a, pgd(module, Z, y, 0.3, MASK, steps=3, seed=7))
-    assert not np.array_equal(a, pgd(module, Z, y, 0.3, MASK, steps=3, seed=8))
 
 
 def test_blackbox_flips_a_boundary_within_eps_and_nothing_at_eps_zero():
@@ -148,14 +126,13 @@ def values(outcome, model: str) -> dict[str, float]:
     return {m.path.split("/", 2)[2]: m for m in outcome.results.metrics if m.model == model and m.check == "robustness"}
 
 
-def test_pgd_curve_starts_at_clean_accuracy_and_never_rises(mlp_run):
+def test_curves_start_at_the_performance_accuracy_and_agree_with_the_success_rates(mlp_run):
     m = values(mlp_run, "mlp")
     accuracy = mlp_run.results.metric("mlp/performance/accuracy").value
     assert m["clean_accuracy"].value == pytest.approx(accuracy) and m["clean_accuracy"].n == 120
     for attack in ("fgsm", "pgd", "blackbox"):
         curve = [m[f"robust_accuracy[{attack}@{e:g}]"].value for e in (0, 0.1, 0.3, 0.6, 1.0)]
-        assert curve[0] == pytest.approx(accuracy)
-        assert np.all(np.diff(curve) <= 0), (attack, curve)
+        assert curve[0] == pytest.approx(accuracy)  # the encoded path predicts like ctx.predict
         assert curve[-1] < curve[0] - 0.2  # a one-std budget on x1 breaks many rows
         for e in (0.3, 1.0):
             asr = m[f"attack_success_rate[{attack}@{e:g}]"]
@@ -166,16 +143,43 @@ def test_pgd_curve_starts_at_clean_accuracy_and_never_rises(mlp_run):
     assert {"robust_accuracy[pgd@1,grp=a]", "robust_accuracy[pgd@1,grp=b]"} <= set(m)
 
 
-def test_sklearn_models_get_the_blackbox_curve_and_a_note(mlp_run):
+def test_sklearn_models_get_the_blackbox_curve_and_null_gradient_metrics_with_the_reason(mlp_run):
     m = values(mlp_run, "lr")
-    assert "robust_accuracy[blackbox@1]" in m and "robust_accuracy[pgd@1]" not in m
+    assert m["robust_accuracy[blackbox@1]"].value is not None
+    reason = "not applicable: lr has no gradients (gradient attacks need a torch model)"
+    for attack in ("fgsm", "pgd"):
+        for e in (0, 0.1, 0.3, 0.6, 1.0):
+            for metric in ("robust_accuracy", "attack_success_rate"):
+                record = m[f"{metric}[{attack}@{e:g}]"]
+                assert record.value is None and record.reason == reason
+        assert m[f"robust_accuracy[{attack}@1,grp=a]"].reason == reason
     [record] = [r for r in mlp_run.results.checks if r.model == "lr" and r.check == "robustness"]
     setup = record.tables["setup"][0]
     assert setup["perturbed_columns"] == ["x1", "x2"] and setup["immutable"] == ["age"]
+    assert setup["integer_features"] == [] and setup["valid_inputs"] is True  # x1, x2 are continuous
     assert "pgd skipped: model has no torch_module (no gradients)" in setup["notes"]
-    assert record.status == "ok"
+    assert record.status == "warn" and record.warnings == [
+        "fgsm, pgd not applicable to model 'lr': lr has no gradients (gradient attacks need a torch model); "
+        "their metrics are recorded as null"]
     kinds = [f["kind"] for f in record.figures]
     assert kinds == ["line", "grouped_bar", "bar"]
+    mlp = values(mlp_run, "mlp")
+    assert all(r.value is not None for k, r in mlp.items() if "gd@" in k)  # the MLP's own are measured
+    [mlp_record] = [r for r in mlp_run.results.checks if r.model == "mlp" and r.check == "robustness"]
+    assert mlp_record.status == "ok"
+
+
+def test_a_wildcard_gate_on_a_gradient_metric_lists_models_without_gradients_as_skipped(mlp_run):
+    from audit.gates import evaluate_gates
+    from audit.suite import GateSpec
+
+    [outcome_lr, outcome_mlp] = sorted(evaluate_gates([GateSpec.model_validate("*/robustness/robust_accuracy[pgd@0.3] >= 0.1")],
+                                                      mlp_run.results.metrics, mlp_run.results.checks), key=lambda o: o.metric)
+    assert outcome_lr.status == "skipped" and "not measured on lr: lr has no gradients" in outcome_lr.message
+    value = mlp_run.results.metric("mlp/robustness/robust_accuracy[pgd@0.3]").value
+    assert (outcome_mlp.status, outcome_mlp.observed) == ("pass" if value >= 0.1 else "fail", value)
+    [named] = evaluate_gates([GateSpec.model_validate("lr/robustness/robust_accuracy[pgd@0.3] >= 0.1")], mlp_run.results.metrics)
+    assert named.status == "error" and "not applicable: lr has no gradients" in named.message  # named explicitly: an error
 
 
 def test_default_counterfactual_swaps_a_two_valued_sensitive_feature(mlp_run):
@@ -271,6 +275,101 @@ def _mlp(ctx: Context):
     return CreditMLPRecipe(CreditMLPParams(epochs=3), seed=0).fit("mlp", ctx.data.train, ctx.schema)
 
 
+class LinearTorchModel(ModelAdapter):
+    """Logistic regression on the shared preprocessor, served by an equivalent torch linear layer."""
+
+    kind = "linear"
+
+    def __init__(self, name, schema, train):
+        from sklearn.linear_model import LogisticRegression
+
+        from audit.models.preprocess import make_preprocessor
+
+        super().__init__(name, schema.classes)
+        self.schema = schema
+        self.preprocessor = make_preprocessor(schema).fit(train.X)
+        fit = LogisticRegression(C=10.0).fit(self.transform(train.X), train.y)
+        self.w, self.b = fit.coef_[0].astype(np.float32), np.float32(fit.intercept_[0])
+        self.torch_module = linear_module(self.w, float(self.b)).eval()
+
+    def transform(self, X):
+        return np.asarray(self.preprocessor.transform(X), dtype=np.float32)
+
+    def proba_from_encoded(self, Z):
+        with torch.no_grad():
+            p = torch.sigmoid(self.torch_module(torch.as_tensor(np.asarray(Z, dtype=np.float32))).reshape(-1)).double().numpy()
+        return np.column_stack([1 - p, p])
+
+    def predict_proba(self, X):
+        return self.proba_from_encoded(self.transform(X))
+
+    @property
+    def feature_sources(self):
+        from audit.models.preprocess import encoded_feature_sources
+
+        return encoded_feature_sources(self.preprocessor, self.schema)
+
+
+def exact_and_reported(ctx, valid_inputs: bool, budgets: tuple[float, ...]) -> tuple[dict, dict, float]:
+    """(closed-form robust accuracy per budget, what the check reports per attack and budget, clean accuracy).
+
+    For logit w.z + b the worst row in the budget moves each mutable column by eps against its
+    weight's sign, clipped to the training range (widened to the row) when inputs must stay valid."""
+    model = LinearTorchModel("linear", ctx.schema, ctx.data.train)
+    result = run_check(ctx, model, epsilons=[0, *budgets], valid_inputs=valid_inputs, pgd_steps=20, counterfactuals={})
+    got = {m.group: m.value for m in result.metrics if m.metric == "robust_accuracy"}
+    Z, y = model.transform(ctx.data.test.X), ctx.data.test.y
+    mutable = np.array([source in ("x1", "x2") for source in model.feature_sources.values()])
+    Z_train = model.transform(ctx.data.train.X)
+    lo, hi = np.minimum(Z_train.min(axis=0), Z), np.maximum(Z_train.max(axis=0), Z)
+    correct = model.proba_from_encoded(Z).argmax(axis=1) == y
+    away = (np.where(y[:, None] == 1, -np.sign(model.w), np.sign(model.w)) * mutable).astype(np.float32)
+    expected = {}
+    for eps in budgets:
+        worst = Z + np.float32(eps) * away
+        if valid_inputs:
+            worst = np.clip(worst, lo, hi)
+        expected[eps] = float((correct & (model.proba_from_encoded(worst).argmax(axis=1) == y)).mean())
+    return expected, got, float(correct.mean())
+
+
+BUDGETS = (0.1, 0.3, 1.0, 2.0, 3.0)
+
+
+@pytest.mark.parametrize("valid_inputs", [True, False])
+def test_every_attack_gives_the_exact_robust_accuracy_of_a_linear_model(ctx, valid_inputs):
+    expected, got, clean = exact_and_reported(ctx, valid_inputs, BUDGETS)
+    for eps in BUDGETS:
+        for attack in ("fgsm", "pgd", "blackbox"):
+            assert got[f"{attack}@{eps:g}"] == pytest.approx(expected[eps]), (attack, eps, got, expected)
+    assert expected[3.0] < expected[0.1] < clean  # the budgets matter
+
+
+@pytest.fixture
+def skewed_ctx(suite_writer, tmp_path: Path) -> Context:
+    """x2 is exponential (its training minimum near 0 is a real floor) and as predictive as x1."""
+    rng = np.random.default_rng(5)
+    frame = synthetic(400, seed=5)
+    frame["x2"] = rng.exponential(size=400)
+    frame["y"] = np.where(frame["x1"] + 3 * (frame["x2"] - 0.7) + 0.3 * rng.normal(size=400) > 0, "good", "bad")
+    suite = load_suite(suite_writer(frame, data=DATA))
+    return Context(suite, build_bundle(suite), {}, seed=0, run_dir=tmp_path, log=lambda m: None)
+
+
+@pytest.mark.parametrize("valid_inputs", [True, False])
+def test_the_exact_answer_where_the_training_range_binds(skewed_ctx, valid_inputs):
+    expected, got, _ = exact_and_reported(skewed_ctx, valid_inputs, BUDGETS)
+    for eps in BUDGETS:
+        for attack in ("fgsm", "pgd", "blackbox"):
+            assert got[f"{attack}@{eps:g}"] == pytest.approx(expected[eps]), (attack, eps, got, expected)
+
+
+def test_valid_inputs_keep_the_training_range_and_so_change_the_answer(skewed_ctx):
+    valid, _, _ = exact_and_reported(skewed_ctx, True, BUDGETS)
+    free, _, _ = exact_and_reported(skewed_ctx, False, BUDGETS)
+    assert all(valid[e] >= free[e] for e in BUDGETS) and any(valid[e] > free[e] + 0.015 for e in BUDGETS), (valid, free)
+
+
 def test_the_check_is_deterministic(ctx, tmp_path):
     model = _mlp(ctx)
     params = {"epsilons": [0, 0.3, 1.0], "pgd_steps": 5}
@@ -302,10 +401,14 @@ def test_credit_suite_curves_and_flip_rates(credit_run):
         for attack in attacks:
             curve = [m[f"robust_accuracy[{attack}@{e:g}]"].value for e in budgets]
             assert curve[0] == pytest.approx(results.metric(f"{model}/performance/accuracy").value)
-            assert np.all(np.diff(curve) <= 0) and curve[-1] < curve[0]
+            assert curve[-1] < curve[0] - 0.02  # half a standard deviation on the mutable features flips decisions
+        for attack in {"fgsm", "pgd"} - set(attacks):  # no gradients: recorded, not dropped
+            record = m[f"robust_accuracy[{attack}@0.1]"]
+            assert record.value is None and record.reason.startswith(f"not applicable: {model} has no gradients")
         for attribute in ("sex", "age_group", "foreign_worker"):
             flip = m[f"counterfactual_flip_rate[{attribute}]"]
             assert 0 <= flip.value <= 1 and flip.n == 300 and flip.ci[0] <= flip.value <= flip.ci[1]
         assert {"robust_accuracy[blackbox@0.5,sex=female]", "robust_accuracy[blackbox@0.5,sex=male&age_group=<25]"} <= set(m)
     setup = next(r for r in results.checks if r.check == "robustness").tables["setup"][0]
     assert "age" not in setup["perturbed_columns"] and "duration_months" in setup["perturbed_columns"]
+    assert {"duration_months", "credit_amount"} <= set(setup["integer_features"])  # attacked in whole months and amounts

@@ -39,7 +39,7 @@ def test_split_group(group, expected) -> None:
 
 def test_fmt() -> None:
     assert fmt(0.74, (0.6866, 0.7933)) == "0.74 [0.687, 0.793]"
-    assert fmt(None) == "n/a"
+    assert fmt(None) == "—"
     assert fmt(0.5, None) == "0.5"
 
 

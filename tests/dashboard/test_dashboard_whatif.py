@@ -79,9 +79,28 @@ def test_edited_row_changes_score_and_attributions_add_up(credit_run) -> None:
     before, after = what.explain(row), what.explain(edited)
     assert before.score == pytest.approx(stored_scores(credit_run.run_dir, "logreg")[row_id], abs=SCORE_TOLERANCE)
     assert after.score != pytest.approx(before.score, abs=1e-3)
-    assert after.values.sum() == pytest.approx(after.score - after.base, abs=1e-9)
+    assert after.output_space == "log-odds"  # the explain check's LinearExplainer, on the log-odds
+    assert after.output == pytest.approx(np.log(after.score / (1 - after.score)), abs=1e-9)
+    assert after.values.sum() == pytest.approx(after.output - after.base, abs=1e-9)
+    assert after.base == before.base  # the background does not move with the explained row
     changed = dict(zip(after.features, after.values - before.values, strict=True))
     assert abs(changed["duration_months"]) > 1e-6 and abs(changed["checking_status"]) > 1e-6
+    untouched = [f for f in after.features if f not in ("duration_months", "checking_status")]
+    assert all(abs(changed[f]) < 1e-12 for f in untouched)  # linear: only the edited features move
+
+
+@pytest.mark.parametrize("model", ["logreg", "gbm", "mlp"])
+def test_unedited_rows_get_the_saved_shap_of_the_run(credit_run, model: str) -> None:
+    """On the real credit run, the what-if's SHAP of saved rows equals local_shap.json's."""
+    saved = saved_local_shap(credit_run.run_dir, model)
+    if saved is None:
+        pytest.skip("this credit suite has no explain check writing local_shap.json")
+    what = opened(credit_run.results, credit_run.run_dir, model)
+    for row in saved["rows"][:3]:
+        out = what.explain(what.row(str(row["row_id"])))
+        assert (out.explainer, out.output_space) == (saved["explainer"], saved["output_space"])
+        np.testing.assert_allclose(out.values, [row["shap"][f] for f in out.features], rtol=0, atol=1e-9)
+        assert out.base == pytest.approx(row["base_value"], abs=1e-9)
 
 
 def test_cleared_cache_is_reported_not_retrained(credit_run, tmp_path: Path) -> None:

@@ -271,7 +271,7 @@ def test_hostile_texts_in_a_text_suite_are_inert(tmp_path):
 
     from audit.registry import CHECKS, RECIPES
 
-    if "tfidf_logreg" not in RECIPES or "text_explain" not in CHECKS:
+    if "tfidf_logreg" not in RECIPES or "explain" not in CHECKS:
         pytest.skip("the text extras (tfidf_logreg recipe, text_explain check) are not registered")
     rng = np.random.default_rng(0)
     good, bad = ["great flight", "lovely crew", "friendly and on time"], ["late again", "lost my bag", "rude staff"]
@@ -296,7 +296,7 @@ def test_hostile_texts_in_a_text_suite_are_inert(tmp_path):
         },
         "models": [{"name": "tfidf", "recipe": "tfidf_logreg"}],
         "checks": [
-            {"name": "text_explain", "params": {"methods": ["shap"], "n_examples": 3, "max_evals": 40, "bootstrap": 0}}
+            {"name": "explain", "params": {"methods": ["shap"], "n_examples": 3, "max_evals": 40, "bootstrap": 0}}
         ],
         "output": {"dir": str(tmp_path / "reports")},
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.checks.image_corruptions import CORRUPTIONS, LADDERS, SEVERITIES, corrupt
+from audit.modalities.image.corruptions import CORRUPTIONS, LADDERS, SEVERITIES, corrupt
 
 
 @pytest.fixture(scope="module")

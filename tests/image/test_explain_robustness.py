@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audit.checks.image_explain import ImageExplainParams, attributions, delete_pixels, deletion_order
-from audit.checks.image_robustness import ImageRobustnessParams, area_under, captum_attack, random_search
 from audit.data.tabular import build_bundle
+from audit.modalities.image.explain import ImageExplainParams, attributions, delete_pixels, deletion_order
+from audit.modalities.image.robustness import PIXELS, ImageRobustnessParams, area_under, gradient_attack, random_search
 from audit.suite import parse_suite
 
 
@@ -61,13 +61,46 @@ def test_pgd_stays_in_budget_and_beats_fgsm(trained) -> None:  # noqa: ANN001
     acc = {}
     for attack in ("fgsm", "pgd"):
         for eps in (0.05, 0.1, 0.2):
-            adv = captum_attack(model, X, y, attack, eps, p, seed=0)
-            assert np.abs(adv - X).max() <= eps + 1e-6 and adv.min() >= 0.0 and adv.max() <= 1.0
+            adv = gradient_attack(model, X, y, attack, eps, p, seed=0)
+            assert PIXELS.violations(adv, X, eps) == [] and adv.min() >= 0.0 and adv.max() <= 1.0
             acc[(attack, eps)] = (model.predict(adv) == y).mean()
-    assert acc[("pgd", 0.05)] > acc[("pgd", 0.1)] > acc[("pgd", 0.2)]
+    assert acc[("pgd", 0.05)] > acc[("pgd", 0.1)] > acc[("pgd", 0.2)]  # separate runs: not nested by construction
     assert acc[("pgd", 0.1)] <= acc[("fgsm", 0.1)] + 0.02
-    again = captum_attack(model, X, y, "pgd", 0.1, p, seed=0)
-    np.testing.assert_array_equal(again, captum_attack(model, X, y, "pgd", 0.1, p, seed=0))  # seeded random start
+    again = gradient_attack(model, X, y, "pgd", 0.1, p, seed=0)
+    np.testing.assert_array_equal(again, gradient_attack(model, X, y, "pgd", 0.1, p, seed=0))  # seeded random start
+    assert not np.array_equal(again, gradient_attack(model, X, y, "pgd", 0.1, p, seed=1))
+
+
+def test_attacks_on_the_pixel_logreg_match_the_exact_linear_answer() -> None:
+    """A multiclass linear model over the [0, 1] box: image x is breakable at eps iff for some class
+    j the box-and-ball maximum of logit_j - logit_y, reached pixel by pixel at
+    clip(x + eps * sign(w_j - w_y), 0, 1), is positive. No attack may break more (that would be an
+    invalid input); FGSM, whose one step goes to exactly that vertex for the runner-up class, and
+    PGD with a clean start and a random one, break all but a few of them."""
+    from audit.models.image_baseline import PixelLogRegParams, PixelLogRegRecipe
+
+    bundle = build_bundle(_suite(["performance"]))
+    model = PixelLogRegRecipe(PixelLogRegParams(), seed=0).fit("logreg", bundle.train, bundle.schema)
+    layer = [m for m in model.torch_module.modules() if hasattr(m, "weight")][0]
+    W, b = layer.weight.detach().double().numpy(), layer.bias.detach().double().numpy()
+    X, y = np.asarray(bundle.test.X[:200], dtype=np.float32), bundle.test.y[:200]
+    flat = X.reshape(len(X), -1).astype(np.float64)
+    correct = model.predict(X) == y
+    p = ImageRobustnessParams(pgd_steps=20, pgd_restarts=2)
+    for eps in (0.05, 0.1, 0.2):
+        breakable = np.zeros(len(X), dtype=bool)
+        for j in range(W.shape[0]):
+            d = W[j] - W[y]  # (n, 64): the direction raising logit_j - logit_y
+            vertex = np.clip(flat + eps * np.sign(d), 0.0, 1.0)
+            breakable |= (y != j) & ((d * vertex).sum(axis=1) + b[j] - b[y] > 0)
+        breakable &= correct
+        for attack in ("fgsm", "pgd"):
+            adv = gradient_attack(model, X, y, attack, eps, p, seed=0)
+            broken = correct & (model.predict(adv) != y)
+            assert not (broken & ~breakable).any(), (attack, eps)
+            assert (breakable & ~broken).sum() <= max(2, 0.05 * breakable.sum()), (attack, eps, breakable.sum(), broken.sum())
+        if eps == 0.1:
+            assert 0.2 * correct.sum() < breakable.sum() < correct.sum()  # the test has teeth
 
 
 def test_random_search_flips_within_the_ball(trained) -> None:  # noqa: ANN001
@@ -88,20 +121,22 @@ def test_checks_fall_back_for_models_without_gradients(tmp_path: Path) -> None:
     from audit.models.image_baseline import PixelLogRegModel
     from audit.registry import CHECKS
 
-    suite = _suite([{"name": "image_robustness", "params": {"epsilons": [0.1, 0.3], "n_samples": 40, "random_trials": 5, "bootstrap": 0}},
-                    {"name": "image_explain", "params": {"n_samples": 20, "n_show": 4}}])
+    suite = _suite([{"name": "robustness", "params": {"epsilons": [0.1, 0.3], "n_samples": 40, "random_trials": 5, "bootstrap": 0}},
+                    {"name": "explain", "params": {"n_samples": 20, "n_show": 4}}])
     bundle = build_bundle(suite)
     X = bundle.train.X.reshape(len(bundle.train), -1)
     model = PixelLogRegModel("tree", bundle.schema, DecisionTreeClassifier(max_depth=8, random_state=0).fit(X, bundle.train.y))
     assert model.torch_module is None and model.kind == "other"
     ctx = Context(suite, bundle, {"tree": model}, 0, tmp_path, lambda m: None)
-    robust = CHECKS.get("image_robustness")(CHECKS.get("image_robustness").Params.model_validate(suite.checks[0].params)).run(ctx, model)
-    paths = {m.metric + (f"[{m.group}]" if m.group else "") for m in robust.metrics}
-    assert {"robust_accuracy[random@0.1]", "robust_accuracy[random@0.3]", "robust_accuracy_auc[random]"} <= paths
-    assert "random-sign search" in robust.warnings[0]
-    curve = [m.value for m in robust.metrics if m.metric == "robust_accuracy"]
-    assert curve[0] >= curve[1]
-    explain = CHECKS.get("image_explain")(CHECKS.get("image_explain").Params.model_validate(suite.checks[1].params)).run(ctx, model)
+    robust = CHECKS.resolve("robustness", "image")(CHECKS.resolve("robustness", "image").Params.model_validate(suite.checks[0].params)).run(ctx, model)
+    paths = {m.metric + (f"[{m.group}]" if m.group else ""): m for m in robust.metrics}
+    assert {"robust_accuracy[random@0.1]", "robust_accuracy[random@0.3]", "robust_accuracy_auc[random]"} <= set(paths)
+    assert "random-sign search" in robust.warnings[0] and "recorded as null" in robust.warnings[0]
+    reason = "not applicable: tree has no gradients (gradient attacks need a torch model)"
+    for path in ("robust_accuracy[pgd@0.1]", "attack_success_rate[fgsm@0.3]", "robust_accuracy_auc[pgd]"):
+        assert paths[path].value is None and paths[path].reason == reason  # recorded, not silently dropped
+    assert paths["robust_accuracy[random@0.3]"].value <= paths["clean_accuracy"].value
+    explain = CHECKS.resolve("explain", "image")(CHECKS.resolve("explain", "image").Params.model_validate(suite.checks[1].params)).run(ctx, model)
     assert {m.group for m in explain.metrics if m.metric == "deletion_auc"} == {"occlusion", "random"}
     assert "only Occlusion ran" in explain.warnings[0]
-    assert (tmp_path / "artefacts" / "tree" / "image_explain" / "attributions.png").is_file()
+    assert (tmp_path / "artefacts" / "tree" / "explain" / "attributions.png").is_file()  # under the pillar name

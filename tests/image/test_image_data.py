@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audit.checks.image_png import encode_png
 from audit.data.tabular import build_bundle
 from audit.errors import DataError
+from audit.modalities.image.png import encode_png
 from audit.suite import parse_suite
 
 

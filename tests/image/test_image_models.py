@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audit.checks.image_png import encode_png, grid, heat_overlay, to_rgb, upscale
 from audit.data.tabular import build_bundle
+from audit.modalities.image.png import encode_png, grid, heat_overlay, to_rgb, upscale
 from audit.suite import parse_suite
 
 
@@ -50,7 +50,7 @@ def test_cnn_builds_for_mnist_sized_rgb_images() -> None:
 def test_pixel_logreg_torch_module_equals_predict_proba_and_ig_is_exact(bundle, tmp_path: Path) -> None:  # noqa: ANN001
     import torch
 
-    from audit.checks.image_explain import ImageExplainParams, attributions
+    from audit.modalities.image.explain import ImageExplainParams, attributions
     from audit.models.image_baseline import PixelLogRegRecipe
 
     recipe = PixelLogRegRecipe(PixelLogRegRecipe.Params(), seed=0)

@@ -173,11 +173,17 @@ def test_group_rates_match_fairlearn_metricframe() -> None:
             y_true=y, y_pred=p, sensitive_features=groups,
         )
     by_group = mf.by_group.sort_index()
+    # undefined rates (0/0) are nan, not 0.0; every defined rate equals fairlearn exactly
+    assert np.isnan(ours["tpr"][2]) and np.isnan(ours["fnr"][2]) and np.isnan(ours["precision"][3])
+    assert np.isfinite(ours["fpr"]).all() and np.isfinite(ours["selection_rate"]).all()
+    zero = rates_from_counts(counts, undefined=0.0)  # fairlearn's convention: 0/0 -> 0.0
     for k in by_group.columns:
-        np.testing.assert_allclose(ours[k], by_group[k].to_numpy(dtype=float), atol=TOL,
-                                   err_msg=k)
+        ref = by_group[k].to_numpy(dtype=float)
+        defined = np.isfinite(ours[k])
+        np.testing.assert_allclose(ours[k][defined], ref[defined], rtol=0, atol=TOL, err_msg=k)
+        np.testing.assert_allclose(zero[k], ref, rtol=0, atol=TOL, err_msg=k)
+    assert (by_group.loc[2, ["tpr", "fnr"]] == 0.0).all() and by_group.loc[3, "precision"] == 0.0
     np.testing.assert_array_equal(ours["count"], np.bincount(groups, minlength=4))
-    assert ours["tpr"][2] == 0.0 and ours["fnr"][2] == 0.0 and ours["precision"][3] == 0.0
 
 
 def test_group_counts_bootstrap_and_empty_group() -> None:

@@ -55,7 +55,7 @@ def test_recipes_needing_downloads_are_refused_with_the_reason() -> None:
 
 
 def test_unknown_recipe_names_are_rejected_with_a_suggestion() -> None:
-    from audit.checks.text_robustness import TextRobustnessParams
+    from audit.modalities.text.robustness import TextRobustnessParams
 
     with pytest.raises(ValidationError, match="unknown recipe 'deepwordbog'; did you mean 'deepwordbug'"):
         TextRobustnessParams(recipes=["deepwordbog"])

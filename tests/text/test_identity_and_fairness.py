@@ -30,7 +30,7 @@ def test_test_cases_substitute_within_the_tuple_and_keep_case() -> None:
 
 
 def test_fairness_check_known_flip_rates(keyword_model, text_bundle, make_context) -> None:
-    from audit.checks.text_fairness import TextFairnessCheck, TextFairnessParams
+    from audit.modalities.text.fairness import TextFairnessCheck, TextFairnessParams
 
     bundle = text_bundle(["the flight was fine", "my wife loved it"], [1, 1])
     model = keyword_model("wife", high=0.8, low=0.3)  # only the word 'wife' moves the score
@@ -39,20 +39,20 @@ def test_fairness_check_known_flip_rates(keyword_model, text_bundle, make_contex
     metrics = {m.path: m for m in result.metrics}
     n_templates = len(TERM_SETS["gender"].templates)
     n_cases = n_templates * len(TERM_SETS["gender"].tuples) + 1  # + the one test text containing 'wife'
-    flips = metrics["keyword/text_fairness/flip_rate[gender]"]
+    flips = metrics["keyword/fairness/flip_rate[gender]"]
     assert flips.n == n_cases and flips.value == pytest.approx((n_templates + 1) / n_cases)
     assert flips.ci[0] <= flips.value <= flips.ci[1]
     # each flipping case has |0.8 - 0.3| between its two texts, the others 0
-    assert metrics["keyword/text_fairness/mean_abs_score_change[gender]"].value == pytest.approx(0.5 * (n_templates + 1) / n_cases)
+    assert metrics["keyword/fairness/mean_abs_score_change[gender]"].value == pytest.approx(0.5 * (n_templates + 1) / n_cases)
     # female mean - male mean: only the wife tuples differ
-    assert metrics["keyword/text_fairness/max_group_gap[gender]"].value == pytest.approx(0.5 * (n_templates + 1) / n_cases)
-    assert metrics["keyword/text_fairness/flip_rate[gender|test]"].value == 1.0
-    assert metrics["keyword/text_fairness/flip_rate[religion]"].value == 0.0
+    assert metrics["keyword/fairness/max_group_gap[gender]"].value == pytest.approx(0.5 * (n_templates + 1) / n_cases)
+    assert metrics["keyword/fairness/flip_rate[gender|test]"].value == 1.0
+    assert metrics["keyword/fairness/flip_rate[religion]"].value == 0.0
     assert len(result.tables["flips_gender"]) == n_templates + 1 and result.tables["flips_gender"][0]["female"].startswith("My wife")
 
 
 def test_fairness_scores_each_counterfactual_text_once_per_model(keyword_model, text_bundle, make_context) -> None:
-    from audit.checks.text_fairness import TextFairnessCheck, TextFairnessParams
+    from audit.modalities.text.fairness import TextFairnessCheck, TextFairnessParams
 
     bundle = text_bundle(["fine"], [1])
     a, b = keyword_model("wife", name="a"), keyword_model("Muslim", name="b")
@@ -63,4 +63,4 @@ def test_fairness_scores_each_counterfactual_text_once_per_model(keyword_model, 
     check.run(ctx, a)
     assert a.calls == len(TERM_SETS) and b.calls == len(TERM_SETS)
     metrics = {m.path: m.value for m in check.run(ctx, b).metrics}
-    assert metrics["b/text_fairness/flip_rate[religion]"] == 1.0 and metrics["b/text_fairness/flip_rate[gender]"] == 0.0
+    assert metrics["b/fairness/flip_rate[religion]"] == 1.0 and metrics["b/fairness/flip_rate[gender]"] == 0.0

@@ -1,10 +1,15 @@
 """``image_robustness``: accuracy under L-inf adversarial perturbations of growing budget.
 
-FGSM and PGD come from Captum (``captum.robust``), run on the adapter's ``torch_module`` (class
-logits) with cross-entropy loss, pixels clamped to [0, 1]. The pixel logistic-regression
-baseline exposes an exactly equivalent torch linear layer, so it is attacked with exact gradients
-too. A model without a torch module gets a model-agnostic, seeded random-sign search in the
-eps-ball instead (a weaker attack: its robust accuracy is an upper bound), and a warning.
+FGSM and PGD are the attacks every modality shares (``audit.attacks.gradient``), run on the
+adapter's ``torch_module`` (class logits) in the ``PixelDomain``: every pixel may move, eps in
+pixel units, pixels clipped to [0, 1]. They ascend the logit margin (best other logit minus the
+true one, which does not saturate like the cross-entropy), and PGD counts an image as broken if
+any of its iterates is misclassified, over ``pgd_restarts`` walks from uniform random points of
+the ball (``random_start``). The pixel logistic-regression baseline exposes an exactly equivalent
+torch linear layer, so it is attacked with exact gradients too. A model without a torch module
+gets a model-agnostic, seeded random-sign search in the eps-ball instead (a weaker attack: its
+robust accuracy is an upper bound) and a warning; its fgsm / pgd metrics are recorded as null
+with the reason, so a gate on them does not silently judge the other models only.
 
 The eps-balls nest, so an example counts as robust at budget eps only if the attack found no
 adversarial example at any budget <= eps: the reported curves cannot rise with the budget.
@@ -14,18 +19,19 @@ adapter's own ``predict_proba``, not from the torch module the attack used.
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
+from audit.attacks.domain import Domain
 from audit.checks.base import Check, CheckParams, CheckResult, seeded_sample
-from audit.checks.image_png import BAD, GOOD, grid, heat_overlay, to_rgb, write_png
+from audit.errors import CheckError
 from audit.metrics.binary import bootstrap_indices, percentile_ci
+from audit.modalities.image.png import BAD, GOOD, grid, heat_overlay, to_rgb, write_png
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 
@@ -35,6 +41,8 @@ class ImageRobustnessParams(CheckParams):
     pgd_steps: int = Field(20, ge=1, le=1000, description="PGD iterations.")
     pgd_step_ratio: float = Field(2.5, gt=0, le=100, description="PGD step size = ratio * eps / steps (Madry et al. use 2.5).")
     random_start: bool = Field(True, description="Start PGD from a uniform point in the eps-ball (seeded).")
+    pgd_restarts: int = Field(1, ge=1, le=100, description="PGD walks per budget; an image is broken if any walk breaks it "
+                              "(with random_start and several walks, the first starts at the clean image).")
     n_samples: int = Field(300, ge=10, le=100_000, description="Test images attacked (seeded sample).")
     random_trials: int = Field(50, ge=1, le=10_000, description="Random-search tries per budget for models without a torch module.")
     bootstrap: int = Field(200, ge=0, le=20_000)
@@ -55,32 +63,27 @@ def area_under(xs: list[float], ys: list[float]) -> float:
     return float(((y[1:] + y[:-1]) / 2 * np.diff(x)).sum() / (x[-1] - x[0]))
 
 
-def captum_attack(model: ModelAdapter, X: np.ndarray, y: np.ndarray, attack: str, eps: float, p: ImageRobustnessParams, seed: int) -> np.ndarray:
-    """FGSM or PGD adversarial images from Captum against the model's logits (cross-entropy)."""
-    import torch
-    from captum.robust import FGSM, PGD
+class PixelDomain(Domain):
+    """Images with pixels in [0, 1]: every pixel may move, eps in pixel units, then clipped to [0, 1]."""
 
-    from audit.models.cnn import torch_threads
+    def __init__(self) -> None:
+        super().__init__(mask=None, lower=0.0, upper=1.0)
 
-    module = model.torch_module
 
-    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(logits, target, reduction="none")
+PIXELS = PixelDomain()
 
-    x, target = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
-    with torch.random.fork_rng(), torch_threads(1), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Input Tensor .* did not already require gradients")
-        torch.manual_seed(seed)
+
+def gradient_attack(model: ModelAdapter, X: np.ndarray, y: np.ndarray, attack: str, eps: float, p: ImageRobustnessParams, seed: int) -> np.ndarray:
+    """FGSM or PGD adversarial images against the model's logits (margin loss) in the pixel domain."""
+    from audit.attacks import limit_threads
+    from audit.attacks.gradient import fgsm, pgd
+
+    X = np.asarray(X, dtype=np.float32)
+    with limit_threads(1):
         if attack == "fgsm":
-            fgsm = FGSM(module, loss_func=loss, lower_bound=0.0, upper_bound=1.0)
-            fgsm.zero_thresh = 0.0  # confident examples have tiny but usable gradients
-            adv = fgsm.perturb(x, epsilon=eps, target=target)
-        else:
-            pgd = PGD(module, loss_func=loss, lower_bound=0.0, upper_bound=1.0)
-            pgd.fgsm.zero_thresh = 0.0
-            step = p.pgd_step_ratio * eps / p.pgd_steps
-            adv = pgd.perturb(x, radius=eps, step_size=step, step_num=p.pgd_steps, target=target, random_start=p.random_start)
-    return adv.detach().numpy().astype(np.float32)
+            return fgsm(model.torch_module, X, y, eps, PIXELS)
+        return pgd(model.torch_module, X, y, eps, PIXELS, steps=p.pgd_steps, step_size=p.pgd_step_ratio * eps / p.pgd_steps,
+                   restarts=p.pgd_restarts, random_start=p.random_start, seed=seed)
 
 
 def random_search(model: ModelAdapter, X: np.ndarray, y: np.ndarray, eps: float, trials: int, rng: np.random.Generator) -> np.ndarray:
@@ -98,14 +101,25 @@ def random_search(model: ModelAdapter, X: np.ndarray, y: np.ndarray, eps: float,
 
 
 class ImageRobustnessCheck(Check):
-    name = "image_robustness"
+    name = "image_robustness"  # implementation id (also the key of its seeded RNG streams)
+    pillar = "robustness"
     Params = ImageRobustnessParams
     modalities = ("image",)
     metrics = ("clean_accuracy", "robust_accuracy", "attack_success_rate", "robust_accuracy_auc")
 
+    def _not_applicable(self, result: CheckResult, model: ModelAdapter) -> None:
+        """Null fgsm / pgd metrics, with the reason, for a model without gradients."""
+        p: ImageRobustnessParams = self.params
+        reason = f"not applicable: {model.name} has no gradients (gradient attacks need a torch model)"
+        for attack in p.attacks:
+            for eps in p.epsilons:
+                result.add("robust_accuracy", None, group=f"{attack}@{eps:g}", direction="higher", reason=reason)
+                result.add("attack_success_rate", None, group=f"{attack}@{eps:g}", direction="lower", reason=reason)
+            result.add("robust_accuracy_auc", None, group=attack, direction="higher", reason=reason)
+
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: ImageRobustnessParams = self.params
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         test = ctx.data.test
         sample = seeded_sample(ctx, test, p.n_samples, self.name)
         X, y = np.asarray(sample.X, dtype=np.float32), sample.y
@@ -114,7 +128,9 @@ class ImageRobustnessCheck(Check):
         if model.torch_module is None:
             attacks = ["random"]
             result.warn(f"model '{model.name}' has no torch module: FGSM/PGD need gradients, so a seeded random-sign search "
-                        f"({p.random_trials} tries per budget) ran instead; its robust accuracy is an upper bound")
+                        f"({p.random_trials} tries per budget) ran instead; its robust accuracy is an upper bound, and the "
+                        f"{'/'.join(p.attacks)} metrics are recorded as null (not applicable)")
+            self._not_applicable(result, model)
         idx = bootstrap_indices(len(y), p.bootstrap, ctx.rng(self.name, "bootstrap")) if p.bootstrap else None
         result.add("clean_accuracy", float(clean_ok.mean()), ci=percentile_ci(clean_ok[idx].mean(axis=1), p.confidence) if idx is not None else None, n=len(y), direction="higher")
         series, table, adversarial = {}, [], {}
@@ -125,10 +141,11 @@ class ImageRobustnessCheck(Check):
                 if attack == "random":
                     adv = random_search(model, X, y, eps, p.random_trials, np.random.default_rng(seed))
                 else:
-                    adv = captum_attack(model, X, y, attack, eps, p, seed)
+                    adv = gradient_attack(model, X, y, attack, eps, p, seed)
                 linf = float(np.abs(adv - X).max(initial=0.0))
-                if linf > eps + 1e-5:
-                    result.warn(f"{attack}@{eps:g}: perturbation of {linf:.4f} exceeds the budget")
+                problems = PIXELS.violations(adv, X, eps)
+                if problems:
+                    raise CheckError(f"{self.check_name}: internal error: {attack} at eps={eps:g} {'; '.join(problems)}")
                 adv_set = sample.with_features(adv, f"{sample.name}~{model.name}~{attack}@{eps:g}")
                 adv_pred = ctx.predict(model, adv_set).pred
                 robust &= adv_pred == y
@@ -164,7 +181,7 @@ class ImageRobustnessCheck(Check):
         attacked = [to_rgb(adv[i]) for i in flipped]
         deltas = [heat_overlay(sample.X[i], adv[i] - sample.X[i]) for i in flipped]
         borders = [[GOOD] * len(flipped), [BAD] * len(flipped), [None] * len(flipped)]
-        path = write_png(ctx.artefact_dir(model.name, self.name) / f"adversarial_{attack}.png", grid([originals, attacked, deltas], borders))
+        path = write_png(ctx.artefact_dir(model.name, self.check_name) / f"adversarial_{attack}.png", grid([originals, attacked, deltas], borders))
         result.artefacts.append(ctx.relpath(path))
         changes = ", ".join(f"{labels[sample.y[i]]}\u2192{labels[adv_pred[i]]}" for i in flipped)
         result.figure("image", path=ctx.relpath(path), title=f"{attack.upper()} adversarial examples at eps {chosen:g}",

@@ -12,12 +12,12 @@
 
 Metric paths (``<d>`` source domain, ``<p>@<s>`` perturbation at severity, e.g. ``typos@0.3``)::
 
-    <model>/text_shift/domain_<metric>_drop[<d>]    reference - shifted, for accuracy, roc_auc, f1
-    <model>/text_shift/domain_accuracy_source[<d>]  accuracy on the source domain's test rows
-    <model>/text_shift/domain_accuracy_target[<d>]  accuracy on the other domains' test rows
-    <model>/text_shift/accuracy[<p>@<s>]            accuracy on the perturbed texts
-    <model>/text_shift/accuracy_drop[<p>@<s>]       clean - perturbed accuracy (paired bootstrap)
-    <model>/text_shift/prediction_stability[<p>@<s>] share of predicted labels left unchanged
+    <model>/shift/domain_<metric>_drop[<d>]    reference - shifted, for accuracy, roc_auc, f1
+    <model>/shift/domain_accuracy_source[<d>]  accuracy on the source domain's test rows
+    <model>/shift/domain_accuracy_target[<d>]  accuracy on the other domains' test rows
+    <model>/shift/accuracy[<p>@<s>]            accuracy on the perturbed texts
+    <model>/shift/accuracy_drop[<p>@<s>]       clean - perturbed accuracy (paired bootstrap)
+    <model>/shift/prediction_stability[<p>@<s>] share of predicted labels left unchanged
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from audit.shift.subpopulation import retrain
 from audit.text.perturb import KINDS, perturb_texts
 
 if TYPE_CHECKING:
+    from audit.context import Context
     from audit.data.base import Dataset
-    from audit.engine import Context
     from audit.models.base import ModelAdapter
 
 DOMAIN_METRICS = ("accuracy", "roc_auc", "f1")
@@ -77,7 +77,9 @@ class TextShiftParams(CheckParams):
 
 
 class TextShiftCheck(Check):
-    name = "text_shift"
+    name = "text_shift"  # implementation id (also the key of its seeded RNG streams)
+    pillar = "shift"
+    targets = ("binary",)  # compares the positive-class score
     Params = TextShiftParams
     modalities = ("text",)
     metrics = (
@@ -89,7 +91,7 @@ class TextShiftCheck(Check):
         p: TextShiftParams = self.params
         if len(ctx.schema.classes) != 2:
             raise CheckError("text_shift supports binary targets; this target has more classes")
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         if p.domain_column:
             self._domains(ctx, result, model)
         if p.perturbations:
@@ -119,7 +121,7 @@ class TextShiftCheck(Check):
                 continue
             sides = {}
             for side, mask in (("source", test_dom == source), ("target", test_dom != source)):
-                subset = ctx.data.test.subset(mask, f"test~{column}.{source}.{side}")
+                subset = ctx.derive(ctx.data.test, f"{column}.{source}.{side}", rows=mask)
                 if len(subset) < p.min_rows:
                     result.warn(f"domain '{source}': {side} test side has {len(subset)} rows (< {p.min_rows}); its numbers are unreliable")
                 pred = ctx.predict(fitted, subset)
@@ -153,7 +155,7 @@ class TextShiftCheck(Check):
         key = (self.name, "perturbed", kind, severity, len(sample))
         if key not in ctx.shared:
             texts = perturb_texts(list(sample.X), kind, severity, ctx.rng(self.name, kind, severity))
-            ctx.shared[key] = sample.with_features(texts, f"{sample.name}~{kind}@{severity}")
+            ctx.shared[key] = ctx.derive(sample, f"{kind}@{severity}", X=texts)
         return ctx.shared[key]
 
     def _perturbations(self, ctx: Context, result: CheckResult, model: ModelAdapter) -> None:
@@ -163,7 +165,7 @@ class TextShiftCheck(Check):
         key = (self.name, "sample", n)
         if key not in ctx.shared:
             rows = np.sort(ctx.rng(self.name, "sample").choice(len(test), size=n, replace=False))
-            ctx.shared[key] = test if n == len(test) else test.subset(rows, f"test~text_sample{n}")
+            ctx.shared[key] = test if n == len(test) else ctx.derive(test, f"text_sample{n}", rows=rows)
         sample = ctx.shared[key]
         y = sample.y
         clean = ctx.predict(model, sample)

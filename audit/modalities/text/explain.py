@@ -11,9 +11,9 @@ should lower the predicted class's probability far more than removing ``top_k`` 
 
 Metric paths (``<m>`` method)::
 
-    <model>/text_explain/mean_abs_convergence_delta[integrated_gradients]  |sum(attr) - (f(x) - f(base))|
-    <model>/text_explain/deletion_drop[<m>]         mean drop in the predicted class's probability, top-k words removed
-    <model>/text_explain/random_deletion_drop[<m>]  the same with k random words removed (seeded)
+    <model>/explain/mean_abs_convergence_delta[integrated_gradients]  |sum(attr) - (f(x) - f(base))|
+    <model>/explain/deletion_drop[<m>]         mean drop in the predicted class's probability, top-k words removed
+    <model>/explain/random_deletion_drop[<m>]  the same with k random words removed (seeded)
 
 Each explained text becomes a ``tokens`` figure (words shaded by weight) and a row of the
 ``attributions`` table (tokens and weights in full).
@@ -32,7 +32,7 @@ from audit.metrics.binary import bootstrap_indices, percentile_ci
 from audit.text.attributions import Attribution, delete_tokens, integrated_gradients, shap_text
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 
@@ -49,14 +49,15 @@ class TextExplainParams(CheckParams):
 
 
 class TextExplainCheck(Check):
-    name = "text_explain"
+    name = "text_explain"  # implementation id (also the key of its seeded RNG streams)
+    pillar = "explain"
     Params = TextExplainParams
     modalities = ("text",)
     metrics = ("mean_abs_convergence_delta", "max_abs_convergence_delta", "mean_abs_additivity_gap", "deletion_drop", "random_deletion_drop")
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: TextExplainParams = self.params
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         methods = self._methods(model)
         texts, labels = self._sample(ctx)
         classes = [str(c) for c in ctx.schema.classes]

@@ -22,11 +22,11 @@ import numpy as np
 from pydantic import Field
 
 from audit.checks.base import Check, CheckParams, CheckResult, seeded_sample
-from audit.checks.image_png import BAD, GOOD, grid, heat_overlay, to_rgb, write_png
-from audit.checks.image_robustness import area_under
+from audit.modalities.image.png import BAD, GOOD, grid, heat_overlay, to_rgb, write_png
+from audit.modalities.image.robustness import area_under
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 Method = Literal["ig", "saliency", "occlusion"]
@@ -85,14 +85,15 @@ def delete_pixels(X: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
 
 
 class ImageExplainCheck(Check):
-    name = "image_explain"
+    name = "image_explain"  # implementation id (also the key of its seeded RNG streams)
+    pillar = "explain"
     Params = ImageExplainParams
     modalities = ("image",)
     metrics = ("ig_convergence_delta", "ig_convergence_delta_max", "deletion_auc", "deletion_accuracy_auc", "deletion_gain")
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: ImageExplainParams = self.params
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         test = ctx.data.test
         sample = seeded_sample(ctx, test, p.n_samples, self.name)
         X, y = np.asarray(sample.X, dtype=np.float32), sample.y
@@ -115,7 +116,7 @@ class ImageExplainCheck(Check):
             probs, accs = [], []
             for j, f in enumerate(fractions):
                 k = int(round(f * pixels))
-                deleted = sample.with_features(delete_pixels(X, order, k), f"{sample.name}~{model.name}~delete~{method}~{j}")
+                deleted = ctx.derive(sample, f"{model.name}~delete~{method}~{j}", X=delete_pixels(X, order, k))
                 proba = ctx.predict(model, deleted).proba
                 probs.append(float(proba[np.arange(len(y)), y].mean()))
                 accs.append(float((proba.argmax(axis=1) == y).mean()))
@@ -142,7 +143,7 @@ class ImageExplainCheck(Check):
         pred = ctx.predict(model, sample).pred
         cells = [[to_rgb(sample.X[i]) for i in show]] + [[heat_overlay(sample.X[i], a[i]) for i in show] for a in attrs.values()]
         borders = [[GOOD if pred[i] == sample.y[i] else BAD for i in show]] + [[None] * len(show) for _ in attrs]
-        path = write_png(ctx.artefact_dir(model.name, self.name) / "attributions.png", grid(cells, borders))
+        path = write_png(ctx.artefact_dir(model.name, self.check_name) / "attributions.png", grid(cells, borders))
         result.artefacts.append(ctx.relpath(path))
         names = ", ".join(TITLES[m] for m in attrs)
         result.figure("image", path=ctx.relpath(path), title=f"Attributions for the true class ({names})",

@@ -7,12 +7,12 @@ counterfactual text of the run is scored once per model (one derived dataset per
 
 Metric paths (``<set>`` a term-set name)::
 
-    <model>/text_fairness/flip_rate[<set>]              share of cases whose predicted labels differ
-    <model>/text_fairness/mean_abs_score_change[<set>]  mean over cases of the mean |p_i - p_j| over
+    <model>/fairness/flip_rate[<set>]              share of cases whose predicted labels differ
+    <model>/fairness/mean_abs_score_change[<set>]  mean over cases of the mean |p_i - p_j| over
                                                         pairs of the case's texts (p = positive score)
-    <model>/text_fairness/max_group_gap[<set>]          largest difference between the mean positive
+    <model>/fairness/max_group_gap[<set>]          largest difference between the mean positive
                                                         scores of two groups (e.g. female vs male)
-    <model>/text_fairness/flip_rate[<set>|<source>]     the same flip rate for template / test cases
+    <model>/fairness/flip_rate[<set>|<source>]     the same flip rate for template / test cases
 
 Intervals are percentile bootstrap intervals over cases. The tables list the per-group mean
 scores and the cases whose label flips (most score change first).
@@ -33,7 +33,7 @@ from audit.metrics.binary import bootstrap_indices, percentile_ci
 from audit.text.identity import TERM_SETS, Case, corpus_cases, template_cases
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 
@@ -54,7 +54,9 @@ class TextFairnessParams(CheckParams):
 
 
 class TextFairnessCheck(Check):
-    name = "text_fairness"
+    name = "text_fairness"  # implementation id (also the key of its seeded RNG streams)
+    pillar = "fairness"
+    targets = ("binary",)  # compares the positive-class score
     Params = TextFairnessParams
     modalities = ("text",)
     metrics = ("flip_rate", "mean_abs_score_change", "max_group_gap")
@@ -63,7 +65,7 @@ class TextFairnessCheck(Check):
         p: TextFairnessParams = self.params
         if len(ctx.schema.classes) != 2:
             raise CheckError("text_fairness supports binary targets (it compares positive-class scores)")
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         summary = []
         for name in p.term_sets:
             cases, data = self._cases(ctx, name)

@@ -4,7 +4,7 @@ For image data there are no sensitive attributes; the per-class view is the fair
 ("does the model fail some digits much more than others?"). Per replicate of one bootstrap over
 test rows we take the worst and best class's recall, precision and F1, so the gaps carry honest
 intervals (the worst class may differ between replicates). Gateable paths include
-``<model>/class_disparity/worst_class_recall`` and ``.../recall_gap``.
+``<model>/fairness/worst_class_recall`` and ``.../recall_gap``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from audit.metrics import multiclass as mc
 from audit.metrics.binary import bootstrap_indices, percentile_ci
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 
@@ -39,7 +39,8 @@ def _spread(per_class: np.ndarray) -> dict[str, np.ndarray]:
 
 
 class ClassDisparityCheck(Check):
-    name = "class_disparity"
+    name = "class_disparity"  # implementation id (also the key of its seeded RNG streams)
+    pillar = "fairness"
     Params = ClassDisparityParams
     modalities = ("tabular", "image", "text")
     metrics = (
@@ -54,7 +55,7 @@ class ClassDisparityCheck(Check):
         k = len(labels)
         test = ctx.data.test
         y, y_hat = test.y, ctx.predict(model, test).pred
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         counts = mc.confusion_matrices(y, y_hat, k)
         per = mc.per_class_from_counts(counts)
         present = per["support"] > 0

@@ -6,11 +6,11 @@ model queries. Texts the model already gets wrong are *skipped*, as in TextAttac
 
 Metric paths (``<r>`` = recipe name)::
 
-    <model>/text_robustness/attack_success_rate[<r>]     successful / (successful + failed)
-    <model>/text_robustness/accuracy_under_attack[<r>]   failed / sample (still right after the attack)
-    <model>/text_robustness/original_accuracy[<r>]       (failed + successful) / sample
-    <model>/text_robustness/avg_perturbed_word_share[<r>] mean share of words changed, successful attacks
-    <model>/text_robustness/avg_queries[<r>]             mean model queries per attacked (not skipped) text
+    <model>/robustness/attack_success_rate[<r>]     successful / (successful + failed)
+    <model>/robustness/accuracy_under_attack[<r>]   failed / sample (still right after the attack)
+    <model>/robustness/original_accuracy[<r>]       (failed + successful) / sample
+    <model>/robustness/avg_perturbed_word_share[<r>] mean share of words changed, successful attacks
+    <model>/robustness/avg_queries[<r>]             mean model queries per attacked (not skipped) text
 
 Success rate and accuracy under attack carry percentile bootstrap intervals over the sampled
 texts. The table ``examples_<r>`` holds successful adversarial examples (original and
@@ -30,7 +30,7 @@ from audit.registry import suggest
 from audit.text.attack import KNOWN, OFFLINE, require_offline, run_attack
 
 if TYPE_CHECKING:
-    from audit.engine import Context
+    from audit.context import Context
     from audit.models.base import ModelAdapter
 
 
@@ -54,7 +54,8 @@ class TextRobustnessParams(CheckParams):
 
 
 class TextRobustnessCheck(Check):
-    name = "text_robustness"
+    name = "text_robustness"  # implementation id (also the key of its seeded RNG streams)
+    pillar = "robustness"
     Params = TextRobustnessParams
     modalities = ("text",)
     metrics = ("attack_success_rate", "accuracy_under_attack", "original_accuracy", "avg_perturbed_word_share", "avg_queries")
@@ -62,7 +63,7 @@ class TextRobustnessCheck(Check):
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: TextRobustnessParams = self.params
         require_offline(p.recipes)
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         test = ctx.data.test
         n = min(p.sample_size, len(test))
         rows = np.sort(ctx.rng(self.name, "sample").choice(len(test), size=n, replace=False))

@@ -3,7 +3,7 @@
 The corrupted test sets are built once per run (seeded, shared by every model) and each is
 predicted once per model through the prediction cache. Intervals come from one paired bootstrap
 over test rows, so the clean accuracy, every corrupted accuracy and their differences are
-resampled together. Metric paths: ``<model>/image_shift/accuracy[gaussian_noise@3]``,
+resampled together. Metric paths: ``<model>/shift/accuracy[gaussian_noise@3]``,
 ``.../accuracy[gaussian_noise]`` (mean over severities), ``mean_corruption_accuracy``,
 ``corruption_accuracy_ratio`` (mean corruption accuracy / clean accuracy), ``accuracy_drop``
 (clean minus mean corruption accuracy), ``mean_corruption_error`` (1 - mean corruption accuracy:
@@ -19,20 +19,20 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from audit.checks.base import Check, CheckParams, CheckResult
-from audit.checks.image_corruptions import LADDERS, SEVERITIES, UNITS, corrupt
-from audit.checks.image_png import BAD, GOOD, grid, to_rgb, write_png
 from audit.metrics.binary import bootstrap_indices, percentile_ci
+from audit.modalities.image.corruptions import LADDERS, SEVERITIES, UNITS, corrupt
+from audit.modalities.image.png import BAD, GOOD, grid, to_rgb, write_png
 
 if TYPE_CHECKING:
+    from audit.context import Context
     from audit.data.base import Dataset
-    from audit.engine import Context
     from audit.models.base import ModelAdapter
 
 Corruption = Literal["gaussian_noise", "blur", "rotation", "translation", "contrast", "occlusion"]
 
 
 class ImageShiftParams(CheckParams):
-    corruptions: list[Corruption] = Field(default_factory=lambda: list(LADDERS), min_length=1, description="Corruptions to apply (ladders in audit/checks/image_corruptions.py).")
+    corruptions: list[Corruption] = Field(default_factory=lambda: list(LADDERS), min_length=1, description="Corruptions to apply (ladders in audit/modalities/image/corruptions.py).")
     severities: list[int] = Field(default_factory=lambda: list(SEVERITIES), min_length=1, description="Severities 1-5 to measure.")
     bootstrap: int = Field(200, ge=0, le=20_000, description="Bootstrap replicates for the intervals (0: none).")
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
@@ -61,13 +61,14 @@ def corrupted_sets(ctx: Context, corruptions: list[str], severities: list[int]) 
         for severity in severities:
             if (name, severity) not in store:
                 X = corrupt(test.X, name, severity, ctx.rng("image_shift", name, severity))
-                store[(name, severity)] = test.with_features(X, f"{test.name}~image_shift~{name}@{severity}")
+                store[(name, severity)] = ctx.derive(test, f"image_shift~{name}@{severity}", X=X)
             out[(name, severity)] = store[(name, severity)]
     return out
 
 
 class ImageShiftCheck(Check):
-    name = "image_shift"
+    name = "image_shift"  # implementation id (also the key of its seeded RNG streams)
+    pillar = "shift"
     Params = ImageShiftParams
     modalities = ("image",)
     metrics = (
@@ -77,7 +78,7 @@ class ImageShiftCheck(Check):
 
     def run(self, ctx: Context, model: ModelAdapter) -> CheckResult:
         p: ImageShiftParams = self.params
-        result = CheckResult(self.name, model.name)
+        result = CheckResult(self.check_name, model.name)
         test = ctx.data.test
         sets = corrupted_sets(ctx, p.corruptions, p.severities)
         keys = list(sets)
@@ -131,7 +132,7 @@ class ImageShiftCheck(Check):
             row_pred = [clean_pred[i]] + [ctx.predict(model, sets[(c, s)]).pred[i] for s in p.severities]
             cells.append([to_rgb(test.X[i])] + [to_rgb(sets[(c, s)].X[i]) for s in p.severities])
             borders.append([GOOD if k == test.y[i] else BAD for k in row_pred])
-        path = write_png(ctx.artefact_dir(model.name, self.name) / "corruption_examples.png", grid(cells, borders))
+        path = write_png(ctx.artefact_dir(model.name, self.check_name) / "corruption_examples.png", grid(cells, borders))
         result.artefacts.append(ctx.relpath(path))
         result.figure(
             "image", path=ctx.relpath(path), title=f"Test image {i} (label {labels[test.y[i]]}) under each corruption",

@@ -1,0 +1,123 @@
+"""What a check sees while it runs: data, models, the shared prediction cache, seeded RNGs, a folder.
+
+The context sits below the checks and above the data and model adapters: checks import it (for
+typing) and never import the engine or the model builders. Predictions are cached by model and
+by the *content* of the dataset (its features and labels), so two derived datasets that share a
+name by accident (two entries of one check with different parameters) never share predictions,
+while the same rows scored twice by different checks are scored once. Retraining a model on
+other rows (shift scenarios) also goes through the context.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from audit.data.base import DataBundle, Dataset
+    from audit.models.base import ModelAdapter
+    from audit.suite import Suite
+
+
+@dataclass
+class Predictions:
+    proba: np.ndarray
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.proba.argmax(axis=1)
+
+    @property
+    def score(self) -> np.ndarray:
+        """Probability of the positive class (binary tasks: class code 1)."""
+        return self.proba[:, 1] if self.proba.shape[1] == 2 else self.proba.max(axis=1)
+
+
+def content_key(dataset: Dataset) -> str:
+    """A digest of the dataset's features and labels, computed once per dataset object."""
+    key = getattr(dataset, "_content_key", None)
+    if key is None:
+        key = dataset.fingerprint()
+        object.__setattr__(dataset, "_content_key", key)
+    return key
+
+
+class Context:
+    """What a check sees: data, models, the shared prediction cache, seeded RNGs, a folder."""
+
+    def __init__(self, suite: Suite, data: DataBundle, models: dict[str, ModelAdapter], seed: int, run_dir: Path, log: Callable[[str], None]) -> None:
+        self.suite = suite
+        self.data = data
+        self.models = models
+        self.seed = seed
+        self.run_dir = run_dir
+        self.log = log
+        self.shared: dict[Any, Any] = {}
+        self._predictions: dict[tuple[str, str, str], tuple[Dataset, Predictions]] = {}
+        self.predict_calls = 0
+
+    @property
+    def schema(self):  # noqa: ANN201 - Schema, kept light for readers
+        return self.data.schema
+
+    def predict(self, model: ModelAdapter, dataset: Dataset) -> Predictions:
+        """The model's probabilities on a dataset, computed once per (model, dataset content)."""
+        key = (model.name, dataset.name, content_key(dataset))
+        if key not in self._predictions:
+            self.predict_calls += 1
+            self._predictions[key] = (dataset, Predictions(np.asarray(model.predict_proba(dataset.X), dtype=np.float64)))
+        return self._predictions[key][1]
+
+    def cached_predictions(self) -> dict[tuple[str, str], Predictions]:
+        """(model, dataset name) -> predictions made so far (for tests and diagnostics)."""
+        return {(m, name): pred for (m, name, _), (_, pred) in self._predictions.items()}
+
+    def derive(self, dataset: Dataset, label: str, *, rows: np.ndarray | None = None, X: Any = None) -> Dataset:
+        """A dataset derived from ``dataset`` (a row subset and/or new features), named by
+        ``label`` and a digest of its content, so equal names always mean equal rows."""
+        derived = dataset.subset(rows, dataset.name) if rows is not None else dataset
+        derived = derived.with_features(X if X is not None else derived.X, dataset.name)  # a new object
+        derived.name = f"{dataset.name}~{label}#{content_key(derived)[:10]}"
+        return derived
+
+    def retrain(self, model: ModelAdapter, rows: np.ndarray, label: str, overrides: dict[str, dict] | None = None) -> tuple[ModelAdapter | None, str]:
+        """``model``'s recipe fitted on the train rows ``rows``; (None, reason) when impossible.
+
+        The retrained model uses the suite's recipe, validated parameters and seed, and the
+        content-addressed artefact cache like any suite model. ``overrides`` maps a recipe name
+        to parameters replacing the suite's for this retraining (e.g. a smaller budget).
+        """
+        from audit.models.build import build_model
+
+        specs = [m.name for m in self.suite.models]
+        if model.name not in specs:
+            return None, f"model '{model.name}' is not declared in the suite, so its recipe is unknown"
+        index = specs.index(model.name)
+        spec = self.suite.models[index]
+        if spec.load is not None:
+            return None, f"model '{model.name}' is loaded from a file ({spec.load.path}); without its training recipe it cannot be retrained"
+        train = self.data.train.subset(rows, f"train~shift.{label}")
+        bundle = dataclasses.replace(self.data, train=train)
+        params = {**spec.params, **(overrides or {}).get(spec.recipe, {})}
+        derived = spec.model_copy(update={"name": f"{model.name}~{label}", "params": params})
+        adapter, _info = build_model(derived, index, self.suite, bundle, self.seed)
+        return adapter, ""
+
+    def rng(self, *keys: Any) -> np.random.Generator:
+        """A generator seeded by the run seed and ``keys``, independent of call order."""
+        digest = hashlib.sha256(repr(keys).encode()).digest()
+        return np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
+
+    def artefact_dir(self, model: str, check: str) -> Path:
+        folder = self.run_dir / "artefacts" / model / check
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def relpath(self, path: Path) -> str:
+        return path.relative_to(self.run_dir).as_posix()
