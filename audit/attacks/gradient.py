@@ -6,10 +6,16 @@ move, which box they live in and which points are valid (e.g. whole numbers for 
 features). Images use ``Domain(lower=0, upper=1)``, eps in pixel units; tabular models a
 ``TabularDomain`` on their encoded rows, eps in standard deviations.
 
-* **Loss.** ``margin`` (default, Carlini & Wagner's): ``max_{c != y} logit_c - logit_y``,
-  positive exactly when the example is misclassified. Unlike the cross-entropy (``ce``, also
-  available), its gradient does not vanish for a confidently classified example (a float32
-  softmax saturates, so the cross-entropy gradient underflows to 0 and such examples never move).
+* **Loss.** ``margin`` (Carlini & Wagner's): ``max_{c != y} logit_c - logit_y``, positive
+  exactly when the example is misclassified. Unlike the cross-entropy (``ce``), its gradient does
+  not vanish for a confidently classified example (a float32 softmax saturates, so the
+  cross-entropy gradient underflows to 0 and such examples never move); on the other hand, with
+  more than two classes the cross-entropy sometimes finds an example the margin misses. PGD
+  therefore runs both by default (``loss=("margin", "ce")``, the pairing AutoAttack uses) and an
+  example counts as broken if either walk breaks it; with two classes both losses are monotone in
+  the one logit difference, their walks coincide, and one walk is run. FGSM takes its one step on
+  the margin (``loss="ce"`` gives the textbook step, which stalls on saturated examples and, with
+  more than two classes, heads for no particular class).
 * **Outputs.** ``outputs="logits"`` (default): the module gives class logits, or one binary logit
   ``l`` which is lifted to the two-class logits ``[0, l]`` (same probabilities).
   ``outputs="probabilities"``: the module gives class probabilities (or one positive-class
@@ -101,16 +107,18 @@ def fgsm(module: Any, X: np.ndarray, y: np.ndarray, eps: float, domain: Domain |
 
 def pgd(module: Any, X: np.ndarray, y: np.ndarray, eps: float, domain: Domain | np.ndarray | None = None, *,
         steps: int = 20, step_size: float | None = None, restarts: int = 1, random_start: bool = True, seed: int = 0,
-        loss: Loss = "margin", outputs: Outputs = "logits") -> np.ndarray:
-    """Projected gradient ascent of ``loss`` inside ``domain``'s eps-ball (see the module docstring).
+        loss: Loss | tuple[Loss, ...] = ("margin", "ce"), outputs: Outputs = "logits") -> np.ndarray:
+    """Projected gradient ascent of each ``loss`` inside ``domain``'s eps-ball (see the module docstring).
 
     Returns float32 adversarial examples of ``X``'s shape: per example its first misclassified
-    iterate over all walks, else the last walk's last (finalised) iterate.
+    iterate over all walks (every restart of every loss), else the last walk's last iterate.
     """
     import torch
 
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
+    losses = (loss,) if isinstance(loss, str) else tuple(loss)
+    unknown = [name for name in losses if name not in LOSSES]
+    if unknown or not losses:
+        raise ValueError(f"loss must be one or more of {', '.join(LOSSES)}, not {loss!r}")
     if steps < 1 or restarts < 1:
         raise ValueError("steps and restarts must be at least 1")
     X = np.asarray(X, dtype=np.float32)
@@ -121,16 +129,22 @@ def pgd(module: Any, X: np.ndarray, y: np.ndarray, eps: float, domain: Domain | 
     target = torch.as_tensor(np.asarray(y, dtype=np.int64))
     step = float(step_size) if step_size is not None else 2.5 * float(eps) / steps
     forward = two_class_forward(module, outputs)
+    if len(losses) > 1:
+        with torch.no_grad():
+            two_classes = forward(x0[:1]).shape[1] == 2
+        if two_classes:  # both losses order examples by the one logit difference: same walk
+            losses = ("margin",) if "margin" in losses else losses[:1]
     generator = torch.Generator().manual_seed(int(seed))
     best, found = x0.clone(), torch.zeros(len(x0), dtype=torch.bool)
-    for restart in range(restarts):
+    walks = [(restart, name) for restart in range(restarts) for name in losses]
+    for i, (restart, name) in enumerate(walks):
         from_random = random_start and (restart > 0 or restarts == 1)
         start = domain.random_start(x0, float(eps), generator) if from_random else x0
-        adv, broken = _walk(forward, LOSSES[loss], domain, x0, target, start, float(eps), step, steps, check_start=from_random)
+        adv, broken = _walk(forward, LOSSES[name], domain, x0, target, start, float(eps), step, steps, check_start=from_random)
         new = broken & ~found
         best[new] = adv[new]
         found |= new
-        if restart == restarts - 1 or bool(found.all()):
+        if i == len(walks) - 1 or bool(found.all()):
             best[~found] = adv[~found]
             break
     return best.numpy()

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from audit.report.html import PILLAR_ORDER
-from audit.results import GateOutcome, Metric, RunResults
+from audit.results import GateOutcome, Metric, RunResults, pillar_of
 
 STATUS_TEXT = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR"}
 METRIC_COLUMNS = [
@@ -79,11 +79,23 @@ def metrics_frame(metrics: Iterable[Metric]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
+def pillars_of(results: RunResults) -> dict[tuple[str, str], str]:
+    """(model, check) -> the pillar its record declares (runs before 1.1: the check name)."""
+    return {(r.model, r.check): pillar_of(r) for r in results.checks}
+
+
+def pillar_metrics(results: RunResults, pillar: str) -> list[Metric]:
+    """The metrics of every check record of ``pillar`` (grouped by the records, not by names)."""
+    pillars = pillars_of(results)
+    return [m for m in results.metrics if pillars.get((m.model, m.check), m.check) == pillar]
+
+
 def check_names(results: RunResults) -> list[str]:
-    """Checks present in the run, pillars first in report order, then the rest by name."""
-    names = {r.check for r in results.checks} | {m.check for m in results.metrics}
+    """Checks present in the run, ordered by their records' pillars in report order, then by name."""
+    pillars = {r.check: pillar_of(r) for r in results.checks}
+    names = set(pillars) | {m.check for m in results.metrics}
     order = {name: i for i, name in enumerate(PILLAR_ORDER)}
-    return sorted(names, key=lambda n: (order.get(n, len(order)), n))
+    return sorted(names, key=lambda n: (order.get(pillars.get(n, n), len(order)), n))
 
 
 def overall_pivot(results: RunResults, check: str) -> pd.DataFrame:

@@ -153,11 +153,11 @@ def table_height(rows: int, limit: int = 640) -> int:
 
 def style_status(frame: pd.DataFrame, column: str = "status") -> Any:
     """Row colours by gate status (red fail/error, amber warn, green pass)."""
-    colours = {"fail": "#fde0dc", "error": "#f8d0d0", "warn": "#fff3cd", "pass": "#e6f4ea"}
+    colours = {"fail": "#fde0dc", "error": "#f8d0d0", "warn": "#fff3cd", "pass": "#e6f4ea", "skipped": "#eceff1"}
 
     def paint(row: pd.Series) -> list[str]:
         text = str(row[column]).lower()
         colour = next((c for s, c in colours.items() if s in text), "")
         return [f"background-color: {colour}" if colour else ""] * len(row)
 
-    return frame.style.apply(paint, axis=1).format(precision=4, na_rep="n/a")
+    return frame.style.apply(paint, axis=1).format(precision=4, na_rep="—")

@@ -26,7 +26,7 @@ from dashboards.views.common import (
 )
 
 WHOLE = "(each group)"
-STATUS_MARK = {"ok": "ok", "warn": "ok, with warnings", "error": "ERROR"}
+STATUS_MARK = {"ok": "ok", "warn": "ok, with warnings", "error": "ERROR", "skipped": "skipped"}
 
 
 def render(ctx: Ctx) -> None:
@@ -59,8 +59,8 @@ def gates(r: RunResults) -> None:
     if not r.gates:
         st.info("This suite declares no gates.")
     else:
-        counts = {s: sum(g.status == s for g in r.gates) for s in ("pass", "warn", "fail", "error")}
-        for col, (status, n) in zip(st.columns(4), counts.items(), strict=True):
+        counts = {s: sum(g.status == s for g in r.gates) for s in ("pass", "warn", "fail", "error", "skipped")}
+        for col, (status, n) in zip(st.columns(5), counts.items(), strict=True):
             col.metric(status, n)
         st.dataframe(style_status(gate_rows(r.gates)), hide_index=True, height=table_height(len(r.gates)))
     errors = [c for c in r.checks if c.status == "error"]
@@ -78,7 +78,7 @@ def check_tab(ctx: Ctx, r: RunResults, check: str) -> None:
                     "status": STATUS_MARK.get(c.status, c.status),
                     "seconds": c.duration_s,
                     "warnings": len(c.warnings),
-                    "error": c.error or "",
+                    "error / reason": c.error or c.reason or "",
                 }
                 for c in records
             ]

@@ -33,6 +33,7 @@ from audit.dashboard.whatif import (
     stored_scores,
 )
 from audit.errors import AuditError
+from audit.results import pillar_of
 from dashboards.views.common import Ctx, md, no_runs, plot, show_figure
 
 TOP = 15
@@ -301,7 +302,7 @@ def _saved_figures(ctx: Ctx, model: str) -> None:
     records = [
         c
         for c in (ctx.results.checks if ctx.results else [])
-        if "explain" in c.check and c.model == model and c.figures
+        if pillar_of(c) == "explain" and c.model == model and c.figures
     ]
     if not records:
         return

@@ -18,6 +18,7 @@ from audit.dashboard.tables import (
     group_metric_options,
     group_values,
     metrics_frame,
+    pillar_metrics,
     split_group,
 )
 from audit.results import RunResults
@@ -32,7 +33,7 @@ def attributes_of(r: RunResults, model: str) -> list[str]:
     """
     present = group_attributes(r, model)
     declared = list(r.suite.get("sensitive") or []) + ["&".join(g) for g in r.suite.get("intersections") or []]
-    fair = {split_group(m.group)[0] for m in r.metrics if m.model == model and "fairness" in m.check and m.group}
+    fair = {split_group(m.group)[0] for m in pillar_metrics(r, "fairness") if m.model == model and m.group}
     ordered = [a for a in declared if a in present]
     return ordered + sorted((fair & set(present)) - set(ordered))
 

@@ -225,7 +225,32 @@ def test_pgd_is_seeded_and_leaves_the_global_torch_rng_alone():
 def test_bad_arguments_are_refused():
     X, w, b, _, _, _ = tabular_case(10)
     module, y = linear_head(w.astype(np.float32), b, "one_logit"), np.zeros(10, dtype=int)
-    with pytest.raises(ValueError, match="loss must be one of margin, ce"):
+    with pytest.raises(ValueError, match="loss must be one or more of margin, ce"):
         pgd(module, X, y, 0.1, None, loss="hinge")
     with pytest.raises(ValueError, match="outputs must be 'logits' or 'probabilities'"):
         fgsm(module, X, y, 0.1, None, outputs="scores")
+
+
+def test_pgd_breaks_the_union_of_what_its_two_losses_break_on_a_multiclass_model():
+    """Default PGD walks the margin and the cross-entropy (AutoAttack's pairing): from the clean
+    example each walk is deterministic, so the broken set is exactly the union of the two."""
+    import torch
+
+    from audit.attacks.gradient import pgd
+
+    torch.manual_seed(3)
+    module = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
+    X = np.random.default_rng(3).normal(size=(300, 6)).astype(np.float32)
+    with torch.no_grad():
+        y = module(torch.as_tensor(X)).argmax(dim=1).numpy()
+
+    def broken(adv):
+        with torch.no_grad():
+            return module(torch.as_tensor(adv)).argmax(dim=1).numpy() != y
+
+    keys = {"steps": 10, "random_start": False}
+    both = broken(pgd(module, X, y, 0.3, **keys))
+    margin = broken(pgd(module, X, y, 0.3, loss="margin", **keys))
+    ce = broken(pgd(module, X, y, 0.3, loss="ce", **keys))
+    assert np.array_equal(both, margin | ce)
+    assert 0 < both.sum() < len(X)

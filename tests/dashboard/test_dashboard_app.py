@@ -89,7 +89,7 @@ def test_run_detail_shows_gates_first_then_a_tab_per_check(credit_reports: Path,
     at = open_page("Run detail", run=real_key(credit_run))
     assert unmd(at.title[0].value) == f"credit · run {r.run_id}"
     counts = {m.label: int(m.value) for m in at.metric}
-    assert counts == {s: sum(g.status == s for g in r.gates) for s in ("pass", "warn", "fail", "error")}
+    assert counts == {s: sum(g.status == s for g in r.gates) for s in ("pass", "warn", "fail", "error", "skipped")}
     gates = frames(at)[0]
     shown = {(row.metric, row.status, round(row.measured, 12)) for row in gates.itertuples()}
     assert shown == {(g.metric, g.status.upper(), round(g.observed, 12)) for g in r.gates}
