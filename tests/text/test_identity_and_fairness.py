@@ -64,3 +64,24 @@ def test_fairness_scores_each_counterfactual_text_once_per_model(keyword_model, 
     assert a.calls == len(TERM_SETS) and b.calls == len(TERM_SETS)
     metrics = {m.path: m.value for m in check.run(ctx, b).metrics}
     assert metrics["b/fairness/flip_rate[religion]"] == 1.0 and metrics["b/fairness/flip_rate[gender]"] == 0.0
+
+
+def test_text_fairness_variant_groups_audits_a_sensitive_column(keyword_model, text_bundle, make_context) -> None:
+    """``fairness`` with ``variant: groups`` on text data: the sensitive column's groups, with a
+    planted disparity (the keyword appears only in airline tweets)."""
+    from audit.registry import CHECKS
+
+    texts = ["great crew"] * 6 + ["late again"] * 2 + ["meh car"] * 4 + ["great car"] * 4
+    topic = ["airline"] * 8 + ["other"] * 8
+    bundle = text_bundle(texts, [1] * 6 + [0] * 2 + [0] * 4 + [1] * 4, topic=topic)
+    model = keyword_model("great", high=0.9, low=0.1)  # approves exactly the texts holding 'great'
+    cls = CHECKS.resolve("fairness", "text", "groups")
+    assert cls.name == "fairness"
+    check = cls(cls.Params(bootstrap=0, min_group_size=1), check_name="fairness")
+    assert check.supports(model) is None
+    result = check.run(make_context(bundle, {"keyword": model}), model)
+    m = {x.path: x for x in result.metrics}
+    assert m["keyword/fairness/selection_rate[topic=airline]"].value == 6 / 8
+    assert m["keyword/fairness/selection_rate[topic=other]"].value == 4 / 8
+    assert m["keyword/fairness/demographic_parity_difference[topic]"].value == pytest.approx(0.25)
+    assert m["keyword/fairness/tpr[topic=other]"].value == 1.0  # every 'great car' is positive
