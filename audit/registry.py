@@ -42,7 +42,7 @@ class Registry:
 
     def check_name(self, name: str, where: str = "") -> None:
         """Raise a ConfigError naming ``where`` when ``name`` is not registered."""
-        if name not in self._targets:
+        if name not in self:
             prefix = f"{where}: " if where else ""
             raise ConfigError(f"{prefix}unknown {self.kind} '{name}'; {suggest(name, self.names())}")
 
@@ -73,11 +73,6 @@ class CheckRegistry(Registry):
 
     def __contains__(self, name: object) -> bool:
         return name in self._targets or name in self._pillars
-
-    def check_name(self, name: str, where: str = "") -> None:
-        if name not in self:
-            prefix = f"{where}: " if where else ""
-            raise ConfigError(f"{prefix}unknown {self.kind} '{name}'; {suggest(name, self.names())}")
 
     def variants(self, name: str, modality: str) -> dict[str, str]:
         """{variant: "module:Class"} implementing ``name`` for ``modality`` (first: the default)."""
