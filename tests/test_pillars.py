@@ -194,3 +194,22 @@ def test_predictions_are_cached_by_content_so_equal_names_never_share_them(tmp_p
     again = ctx.derive(base, "noise@0.5", X=pd.DataFrame({"x": [0.5, 1.5, -0.5]}))
     ctx.predict(model, again)
     assert again.name == a.name and ctx.predict_calls == 3  # the same rows are scored once
+
+
+def test_performance_reports_an_undefined_rate_as_null_and_counts_dropped_replicates(suite_writer):
+    """A slice without positives has no recall (sklearn: 0.0 with a warning, or nan on request)."""
+    from audit.engine import run_suite
+
+    frame = _frame(400, seed=1)
+    frame.loc[frame["g"] == "b", "y"] = 0  # group b: no positives at all
+    path = suite_writer(frame, data={"sensitive": ["g"]}, checks=[{"name": "performance", "params": {"bootstrap": 200}}])
+    outcome = run_suite(path, log=None)
+    m = {x.path: x for x in outcome.results.metrics}
+    recall = m["lr/performance/recall[g=b]"]
+    assert (recall.value, recall.ci, recall.reason) == (None, None, "no positives: recall is undefined")
+    assert m["lr/performance/roc_auc[g=b]"].reason == "only one class present: ROC-AUC is undefined"
+    assert m["lr/performance/recall[g=a]"].value is not None and m["lr/performance/accuracy[g=b]"].value is not None
+    [record] = outcome.results.checks
+    dropped = {(r["metric"], r["group"]): r for r in record.tables["undefined_replicates"]}
+    assert dropped[("recall", "g=b")]["replicates_dropped"] == 200 and dropped[("recall", "g=b")]["replicates_used"] == 0
+    assert ("recall", "overall") not in dropped

@@ -20,6 +20,7 @@ from audit.metrics import multiclass as mc
 from audit.metrics.binary import (
     DIRECTION,
     METRICS,
+    UNDEFINED,
     binary_metrics,
     bootstrap_indices,
     calibration_curve,
@@ -85,7 +86,15 @@ class PerformanceCheck(Check):
             boots = binary_metrics(y, y_hat, score, idx, n_bins=p.calibration_bins)
         for name in METRICS:
             ci = percentile_ci(boots[name], p.confidence) if boots is not None else None
-            result.add(name, float(point[name]), ci=ci, n=len(y), group=group, direction=DIRECTION[name])
+            value = float(point[name])
+            reason = UNDEFINED.get(name, "undefined on these rows") if np.isnan(value) else None
+            result.add(name, value, ci=ci, n=len(y), group=group, direction=DIRECTION[name], reason=reason)
+            if boots is not None:
+                dropped = int(np.count_nonzero(~np.isfinite(boots[name])))
+                if dropped:  # replicates where the metric was undefined: left out, and counted
+                    result.tables.setdefault("undefined_replicates", []).append(
+                        {"metric": name, "group": group or "overall", "replicates_used": len(boots[name]) - dropped, "replicates_dropped": dropped}
+                    )
         return {k: float(v) for k, v in point.items()}
 
     def _slices(self, ctx: Context, result: CheckResult, y: np.ndarray, y_hat: np.ndarray, score: np.ndarray, rng: np.random.Generator) -> None:

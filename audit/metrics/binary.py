@@ -10,7 +10,10 @@ a 1-D ``idx`` is treated as a single subset and also gives scalars.
 Zero-division conventions (chosen to match the reference libraries):
 
 * :func:`binary_metrics` (performance, shift): precision, recall, f1 with a zero denominator
-  -> 0.0 (sklearn ``zero_division="warn"`` returns 0.0), so those checks match sklearn exactly.
+  (no predicted positives; no positives; neither) are *undefined* -> nan, where sklearn returns
+  0.0 with a warning (``zero_division="warn"``); every defined value equals sklearn's. Checks
+  report an undefined value as null with the reason (:data:`UNDEFINED`) and count the bootstrap
+  replicates where it was undefined.
 * :func:`rates_from_counts` (fairness): a rate whose denominator is 0 is *undefined* -> nan by
   default (tpr / fnr without positives, fpr without negatives, precision without predicted
   positives); undefined is not zero, and a 0.0 there would fake a maximal disparity. Pass
@@ -33,6 +36,14 @@ METRICS: tuple[str, ...] = (
     "accuracy", "balanced_accuracy", "precision", "recall", "f1",
     "roc_auc", "pr_auc", "log_loss", "brier", "ece",
 )
+# why a metric of :func:`binary_metrics` is nan (its denominator is zero on these rows)
+UNDEFINED: dict[str, str] = {
+    "precision": "no predicted positives: precision is undefined",
+    "recall": "no positives: recall is undefined",
+    "f1": "no positives and no predicted positives: F1 is undefined",
+    "roc_auc": "only one class present: ROC-AUC is undefined",
+    "pr_auc": "only one class present: PR-AUC is undefined",
+}
 DIRECTION: dict[str, str] = {
     **{k: "higher" for k in METRICS[:7]},
     **{k: "lower" for k in ("log_loss", "brier", "ece")},
@@ -259,9 +270,9 @@ def binary_metrics(
     out = {
         "accuracy": (tp + tn) / m,
         "balanced_accuracy": (tpr * has_pos + tnr * has_neg) / (has_pos * 1.0 + has_neg),
-        "precision": _div(tp, tp + fp, 0.0),
-        "recall": tpr,
-        "f1": _div(2.0 * tp, 2.0 * tp + fp + fn, 0.0),
+        "precision": _div(tp, tp + fp, np.nan),
+        "recall": _div(tp, tp + fn, np.nan),
+        "f1": _div(2.0 * tp, 2.0 * tp + fp + fn, np.nan),
         "roc_auc": auc,
         "pr_auc": ap,
         "log_loss": ll[ix].mean(axis=1),

@@ -52,9 +52,10 @@ def _sklearn_metrics(y: np.ndarray, p: np.ndarray, s: np.ndarray) -> dict[str, f
         return {
             "accuracy": skm.accuracy_score(y, p),
             "balanced_accuracy": skm.balanced_accuracy_score(y, p),
-            "precision": skm.precision_score(y, p, zero_division=0),
-            "recall": skm.recall_score(y, p, zero_division=0),
-            "f1": skm.f1_score(y, p, zero_division=0),
+            # sklearn's own "undefined" convention: nan where the denominator is zero
+            "precision": skm.precision_score(y, p, zero_division=np.nan),
+            "recall": skm.recall_score(y, p, zero_division=np.nan),
+            "f1": skm.f1_score(y, p, zero_division=np.nan),
             "roc_auc": np.nan if single else skm.roc_auc_score(y, s),
             "pr_auc": np.nan if single else skm.average_precision_score(y, s),
             "log_loss": skm.log_loss(y, s, labels=[0, 1]),
@@ -97,7 +98,7 @@ def test_bootstrap_rows_match_sklearn(seed: int, ties: bool) -> None:
 
 
 def test_degenerate_replicates() -> None:
-    """Single-class replicates: nan AUCs, sklearn's zero-division values elsewhere."""
+    """Single-class replicates: nan AUCs; a zero denominator is nan (sklearn's zero_division=nan)."""
     y = np.array([0, 0, 1, 1, 0])
     p = np.array([0, 1, 1, 0, 0])
     s = np.array([0.1, 0.8, 0.7, 0.3, 0.1])
@@ -109,7 +110,7 @@ def test_degenerate_replicates() -> None:
         j = idx[b]
         _assert_close({k: v[b] for k, v in ours.items()}, _sklearn_metrics(y[j], p[j], s[j]),
                       f"replicate {b}")
-    assert ours["precision"][2] == 0.0 and ours["f1"][2] == 0.0  # nothing predicted/true positive
+    assert np.isnan(ours["precision"][2]) and np.isnan(ours["f1"][2])  # nothing predicted/true positive: undefined
     assert ours["balanced_accuracy"][2] == 1.0  # only class 0 present, all predicted 0
 
 
