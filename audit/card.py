@@ -44,10 +44,6 @@ def _with_ci(metric: Metric | None) -> str:
     return text + (f" [{metric.ci[0]:.3f}, {metric.ci[1]:.3f}]" if metric.ci else "")
 
 
-def _is_robustness(record: CheckRecord) -> bool:
-    return pillar_of(record) in ROBUSTNESS_PILLARS
-
-
 def _is_group_fairness(record: CheckRecord) -> bool:
     """The sensitive-column view of fairness (the card's disparity table); other variants are listed as findings."""
     return pillar_of(record) == "fairness" and record.implementation in (None, "fairness")
@@ -228,17 +224,27 @@ def _worst(metrics: list[Metric], per_metric: int = 2) -> list[Metric]:
     return shown[:MAX_GROUPED]
 
 
-def _findings(r: RunResults, robustness: bool) -> list[str]:
-    title = "## Robustness and distribution shift" if robustness else "## Other checks"
+SECTIONS = {  # card section -> (title, pillars it shows, what to say when none ran)
+    "robustness": ("## Robustness and distribution shift", ROBUSTNESS_PILLARS, "Not assessed: this run has no robustness, shift or drift checks."),
+    "privacy": ("## Privacy", ("privacy",), "Not assessed: this run has no privacy check (membership inference, attribute inference, anonymisation)."),
+}
+
+
+def _section_of(record: CheckRecord) -> str:
+    pillar = pillar_of(record)
+    return next((key for key, (_, pillars, _) in SECTIONS.items() if pillar in pillars), "other")
+
+
+def _findings(r: RunResults, section: str) -> list[str]:
+    """The records of one card section (``robustness``, ``privacy`` or ``other``) with their metrics."""
+    title, _, empty = SECTIONS.get(section, ("## Other checks", (), ""))
     records = [
         c
         for c in r.checks
-        if _is_robustness(c) == robustness and pillar_of(c) != "performance" and not _is_group_fairness(c)
+        if _section_of(c) == section and pillar_of(c) != "performance" and not _is_group_fairness(c)
     ]
     if not records:
-        if robustness:
-            return [title, "", "Not assessed: this run has no robustness, shift or drift checks."]
-        return []
+        return [title, "", empty] if empty else []
     by_record: dict[tuple[str, str], list[Metric]] = defaultdict(list)
     for m in r.metrics:
         by_record[(m.model, m.check)].append(m)
@@ -253,7 +259,7 @@ def _findings(r: RunResults, robustness: bool) -> list[str]:
             continue
         ms = by_record[(c.model, c.check)]
         overall = [m for m in ms if m.group is None]
-        shown = overall + (_worst([m for m in ms if m.group is not None]) if robustness else [])
+        shown = overall + (_worst([m for m in ms if m.group is not None]) if section != "other" else [])
         if shown:
             rows = [
                 [md_escape(m.metric), md_escape(m.group or "overall"), _with_ci(m), m.direction or "-"] for m in shown
@@ -280,6 +286,7 @@ def _limitations(r: RunResults) -> list[str]:
             ("explanations", "explain" in checks),
             ("robustness", "robustness" in checks),
             ("distribution shift / drift", bool({"shift", "drift"} & checks)),
+            ("privacy", "privacy" in checks),
         )
         if not present
     ]
@@ -335,8 +342,9 @@ def render_card(results: RunResults) -> str:
         _performance(results, flat),
         _gates(results),
         _fairness(results),
-        _findings(results, robustness=True),
-        _findings(results, robustness=False),
+        _findings(results, "robustness"),
+        _findings(results, "privacy"),
+        _findings(results, "other"),
         _limitations(results),
         _provenance(results),
     ]

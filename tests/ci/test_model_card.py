@@ -25,6 +25,7 @@ def test_card_of_the_credit_run(credit_run):
         "Release gates",
         "Fairness",
         "Robustness and distribution shift",
+        "Privacy",
         *(["Other checks"] if any(c.check not in ("performance", "fairness") for c in r.checks) else []),
         "Limitations",
         "Provenance",
@@ -58,7 +59,7 @@ def test_absent_pillars_are_named_not_assessed(small_run):
     assert "Not assessed: this run has no robustness, shift or drift checks." in _section(
         card, "Robustness and distribution shift"
     )
-    assert "Not assessed in this run: explanations, robustness, distribution shift / drift." in _section(
+    assert "Not assessed in this run: explanations, robustness, distribution shift / drift, privacy." in _section(
         card, "Limitations"
     )
     assert "## Other checks" not in card
@@ -99,7 +100,7 @@ def test_robustness_shift_and_other_findings_are_reported(small_run):
     assert "The check raised: CheckError: needs a torch model" in robust
     assert "| p95\\_ms | overall | 3.5 | lower |" in _section(card, "Other checks")
     assert "lr/robustness did not complete" in _section(card, "Limitations")
-    assert "Not assessed in this run: explanations." in card
+    assert "Not assessed in this run: explanations, privacy." in card
 
 
 def test_card_command_writes_into_the_run_folder(small_run, tmp_path, capsys):
