@@ -247,12 +247,12 @@ def gate_path_error(pattern: str, pairs: list[tuple[str, str, Any]], models: lis
         if any(fnmatch.fnmatchcase(c, check) for c in every):
             return f"check '{check}' does not run on '{model}'; checks that do: {', '.join(checks_here) or 'none'}"
         return f"no check of the suite matches '{check}'; {suggest(check, every)}"
-    classes = {c: cls for _, c, cls in hit}
-    if any(cls is None or getattr(cls, "metrics", None) is None for cls in classes.values()):
+    classes = {(c, cls) for _, c, cls in hit}  # one check name may run several variants (privacy)
+    if any(cls is None or getattr(cls, "metrics", None) is None for _, cls in classes):
         return None  # a check that does not declare its metrics: judged at run time
-    declared = sorted({m for cls in classes.values() for m in metric_specs(cls)})
+    declared = sorted({m for _, cls in classes for m in metric_specs(cls)})
     if not any(fnmatch.fnmatchcase(m, metric) for m in declared):
-        names = ", ".join(f"'{c}'" for c in sorted(classes))
+        names = ", ".join(f"'{c}'" for c in sorted({c for c, _ in classes}))
         return f"no metric of check {names} matches '{metric}'; {suggest(metric, declared)}"
     return None
 

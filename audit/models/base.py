@@ -24,6 +24,9 @@ class ModelAdapter(ABC):
     modality: str = "tabular"
     kind: str = "other"  # "linear", "tree", "mlp", "cnn", "transformer", "other": picks explainers
     torch_module: Any = None
+    # facts about how the model was trained that belong in results.json's model info (e.g.
+    # ``{"dp": {...}}``: the privacy budget DP-SGD spent); set per instance by the recipes
+    training_info: dict[str, Any] = {}  # noqa: RUF012 - read-only default, replaced per instance
 
     def __init__(self, name: str, classes: tuple[Any, ...]) -> None:
         self.name = name

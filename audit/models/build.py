@@ -67,6 +67,7 @@ def build_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBundle, s
     info["kind"] = model.kind
     info["artefact"] = str(folder.resolve())
     info["size_bytes"] = model.size_bytes()
+    info.update(model.training_info)  # e.g. dp: the privacy budget a DP recipe spent
     return model, info
 
 

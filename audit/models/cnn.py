@@ -3,7 +3,9 @@
 Conv(3x3, same padding) -> ReLU -> MaxPool(2), twice, then Dense -> ReLU -> Dense(classes);
 trained with Adam on cross-entropy. The module returns logits; ``predict_proba`` applies the
 softmax. Weights are saved as a safetensors state dict (no pickle), the architecture follows from
-the recipe parameters and the image shape in the data schema.
+the recipe parameters and the image shape in the data schema. With the ``dp`` parameter the CNN is
+trained with differential privacy (DP-SGD through Opacus, as the credit MLP: see
+``audit.models.torch_mlp.train_private``); the budget spent is kept in ``training_info["dp"]``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from audit.data.base import Dataset, Schema
 from audit.errors import ModelError
 from audit.models.base import ModelAdapter, Recipe, RecipeParams
 from audit.models.safe_load import load_safetensors
+from audit.models.torch_mlp import DPParams, load_dp_info, save_dp_info, train_private
 
 
 def build_cnn(image_shape: tuple[int, int, int], n_classes: int, channels: list[int], dense: int) -> Any:
@@ -78,6 +81,8 @@ class TorchImageModel(ModelAdapter):
         self.schema = schema
         self.torch_module = module.eval()
         self.threads = threads
+        # how it was trained, for the run's model manifest (``dp``: the privacy budget spent)
+        self.training_info: dict[str, Any] = {}
 
     def transform(self, X: Any) -> np.ndarray:
         """Pixels are the module's input: the transform only fixes the dtype."""
@@ -96,6 +101,7 @@ class DigitsCNNParams(RecipeParams):
     learning_rate: float = Field(1e-3, gt=0, le=1)
     weight_decay: float = Field(0.0, ge=0)
     threads: int = Field(1, ge=1, le=256, description="CPU threads for training and prediction (small images run fastest on one).")
+    dp: DPParams | None = Field(None, description="Train with differential privacy (DP-SGD, needs the 'privacy' extra).")
 
 
 class DigitsCNNRecipe(Recipe):
@@ -120,6 +126,17 @@ class DigitsCNNRecipe(Recipe):
             module = self._module(schema)
         optimiser = torch.optim.Adam(module.parameters(), lr=p.learning_rate, weight_decay=p.weight_decay)
         loss_fn = torch.nn.CrossEntropyLoss()
+        if p.dp is not None:
+            with torch_threads(p.threads):
+                state, dp_info = train_private(
+                    module, optimiser, lambda m, xb, yb: loss_fn(m(xb), yb), X, y,
+                    dp=p.dp, epochs=p.epochs, batch_size=p.batch_size, seed=self.seed,
+                )
+            module = self._module(schema)  # the plain network, free of Opacus' hooks
+            module.load_state_dict(state)
+            model = TorchImageModel(name, schema, module, p.threads)
+            model.training_info["dp"] = dp_info
+            return model
         module.train()
         with torch_threads(p.threads):
             for _ in range(p.epochs):
@@ -138,6 +155,7 @@ class DigitsCNNRecipe(Recipe):
         save_file(state, str(folder / "model.safetensors"))
         info = {"channels": self.params.channels, "dense": self.params.dense, "image_shape": list(model.schema.info("image_shape")), "classes": [str(c) for c in model.classes]}
         (folder / "network.json").write_text(json.dumps(info))
+        save_dp_info(model, folder)
 
     def load(self, name: str, folder: Path, schema: Schema) -> TorchImageModel:
         key = f"model '{name}'"
@@ -148,5 +166,6 @@ class DigitsCNNRecipe(Recipe):
         except RuntimeError as exc:
             raise ModelError(f"{key}: the state dict does not fit the CNN (channels {self.params.channels}, dense {self.params.dense}) on {schema.info('image_shape')} images with {len(schema.classes)} classes: {exc}") from None
         model = TorchImageModel(name, schema, module, self.params.threads)
+        model.training_info.update(load_dp_info(folder))
         model.artefact = folder
         return model

@@ -10,4 +10,7 @@ IMPLEMENTATIONS = {
     "shift": "audit.modalities.image.shift:ImageShiftCheck",
     "robustness": "audit.modalities.image.robustness:ImageRobustnessCheck",
     "explain": "audit.modalities.image.explain:ImageExplainCheck",
+    "privacy": {
+        "membership": "audit.checks.privacy:MembershipCheck",
+    },
 }

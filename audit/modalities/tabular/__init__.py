@@ -14,4 +14,8 @@ IMPLEMENTATIONS = {
     "shift": "audit.checks.shift:ShiftCheck",
     "robustness": "audit.checks.robustness:RobustnessCheck",
     "explain": "audit.checks.explain:ExplainCheck",
+    "privacy": {
+        "membership": "audit.checks.privacy:MembershipCheck",
+        "anonymity": "audit.checks.anonymity:AnonymityCheck",
+    },
 }

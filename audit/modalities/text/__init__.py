@@ -14,4 +14,7 @@ IMPLEMENTATIONS = {
     "shift": "audit.modalities.text.shift:TextShiftCheck",
     "robustness": "audit.modalities.text.robustness:TextRobustnessCheck",
     "explain": "audit.modalities.text.explain:TextExplainCheck",
+    "privacy": {
+        "membership": "audit.checks.privacy:MembershipCheck",
+    },
 }
