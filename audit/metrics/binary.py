@@ -201,14 +201,14 @@ def calibration_curve(
     }
 
 
-def _ranking_metrics(y: np.ndarray, s: np.ndarray, ix: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Tie-aware ROC AUC and average precision for every row of ``ix`` from one integer sort.
+def tie_blocks(y: np.ndarray, s: np.ndarray, ix: np.ndarray) -> dict[str, np.ndarray]:
+    """Each replicate row of ``ix`` sorted by descending score, with its tie blocks, from one
+    integer sort: rows are relabelled by their position in a global descending-score order, so
+    sorting each replicate's positions sorts it by score with tied scores adjacent.
 
-    Rows are relabelled by their position in a global descending-score order, so sorting each
-    replicate's positions sorts it by score with tied scores adjacent. Per tie block we need the
-    cumulative TP/FP at the block end (and FP before the block start):
-    AUC = sum_pos [neg below + 0.5 * tied neg] / (P N)  (Mann-Whitney with average ranks),
-    AP = sum_pos precision(block end) / P  (== sklearn average_precision_score).
+    Returns (all shaped like ``ix``): ``ys`` the sorted labels; ``is_end`` whether a position ends
+    its tie block; ``end`` / ``start`` the block's last / first position; ``ctp`` / ``cfp`` the
+    cumulative true / false positives when everything up to a position is called positive.
     """
     order = np.argsort(-s, kind="stable")
     pos = np.empty_like(order)
@@ -225,7 +225,19 @@ def _ranking_metrics(y: np.ndarray, s: np.ndarray, ix: np.ndarray) -> tuple[np.n
     end = np.minimum.accumulate(np.where(is_end, cols, m - 1)[:, ::-1], axis=1)[:, ::-1]
     start = np.maximum.accumulate(np.where(is_start, cols, 0), axis=1)
     ctp = np.cumsum(ys, axis=1)
-    cfp = (cols + 1) - ctp
+    return {"ys": ys, "is_end": is_end, "end": end, "start": start, "ctp": ctp, "cfp": (cols + 1) - ctp}
+
+
+def _ranking_metrics(y: np.ndarray, s: np.ndarray, ix: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Tie-aware ROC AUC and average precision for every row of ``ix`` (see :func:`tie_blocks`).
+
+    Per tie block we need the cumulative TP/FP at the block end (and FP before the block start):
+    AUC = sum_pos [neg below + 0.5 * tied neg] / (P N)  (Mann-Whitney with average ranks),
+    AP = sum_pos precision(block end) / P  (== sklearn average_precision_score).
+    """
+    t = tie_blocks(y, s, ix)
+    ys, end, start, ctp, cfp = t["ys"], t["end"], t["start"], t["ctp"], t["cfp"]
+    m = ys.shape[1]
     n_pos = ctp[:, -1]
     n_neg = m - n_pos
     tp_end = np.take_along_axis(ctp, end, axis=1)

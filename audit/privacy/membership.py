@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from audit.metrics.binary import tie_blocks
+
 CLIP = 1e-12
 
 
@@ -52,21 +54,8 @@ def roc_stats(member: np.ndarray, score: np.ndarray, idx: np.ndarray | None = No
         squeeze = ix.ndim == 1
         ix = ix[None, :] if squeeze else ix
     m = ix.shape[1]
-    order = np.argsort(-s, kind="stable")
-    pos = np.empty_like(order)
-    pos[order] = np.arange(order.size)
-    srt = np.sort(pos[ix], axis=1)
-    ys = y[order][srt].astype(np.float64)
-    ss = s[order][srt]
-    cols = np.arange(m)
-    is_end = np.ones(ss.shape, dtype=bool)
-    is_end[:, :-1] = ss[:, 1:] != ss[:, :-1]
-    is_start = np.ones(ss.shape, dtype=bool)
-    is_start[:, 1:] = is_end[:, :-1]
-    end = np.minimum.accumulate(np.where(is_end, cols, m - 1)[:, ::-1], axis=1)[:, ::-1]
-    start = np.maximum.accumulate(np.where(is_start, cols, 0), axis=1)
-    ctp = np.cumsum(ys, axis=1)
-    cfp = (cols + 1) - ctp
+    t = tie_blocks(y, s, ix)
+    ys, is_end, end, start, ctp, cfp = t["ys"], t["is_end"], t["end"], t["start"], t["ctp"], t["cfp"]
     n_pos, n_neg = ctp[:, -1], m - ctp[:, -1]
     ok = (n_pos > 0) & (n_neg > 0)
     P, N = np.where(ok, n_pos, 1.0), np.where(ok, n_neg, 1.0)
