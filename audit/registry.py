@@ -136,6 +136,7 @@ for _name, _target in {
     "logistic_regression": "audit.models.sklearn_recipes:LogisticRegressionRecipe",
     "hist_gradient_boosting": "audit.models.sklearn_recipes:HistGradientBoostingRecipe",
     "credit_mlp": "audit.models.torch_mlp:CreditMLPRecipe",
+    "credit_mlp_fedavg": "audit.models.federated:FederatedMLPRecipe",
     # image recipes below this line
     "digits_cnn": "audit.models.cnn:DigitsCNNRecipe",
     "pixel_logreg": "audit.models.image_baseline:PixelLogRegRecipe",

@@ -34,6 +34,6 @@ def test_the_credit_run_produces_only_declared_metrics(credit_run):
     assert {r.implementation for r in credit_run.results.checks} >= {"privacy_membership", "privacy_anonymity"}
 
 
-@pytest.mark.parametrize("suite", ["credit", "digits", "sentiment"])
+@pytest.mark.parametrize("suite", ["credit", "digits", "sentiment", "credit_federated"])
 def test_shipped_suites_gates_pass_validation(suite):
     assert load_suite(ROOT / "suites" / f"{suite}.yaml").gates

@@ -189,7 +189,7 @@ class FederatedMLPRecipe(CreditMLPRecipe):
         clients = assign_clients(client_labels(train, p.clients_column), p.min_client_rows)
         preprocessor = federated_preprocessor(schema, train.X, clients)
         Z = torch.as_tensor(np.asarray(preprocessor.transform(train.X), dtype=np.float32))
-        y = torch.as_tensor(train.y, dtype=torch.float32)
+        y = torch.tensor(np.asarray(train.y), dtype=torch.float32)  # a copy: the dataset's labels may be read-only
         names = list(clients)
         rows = {c: torch.as_tensor(clients[c], dtype=torch.long) for c in names}
         # one batch-order generator for the whole run, drawn in (round, client) order: with one
