@@ -206,7 +206,8 @@ def _run_checks(
     for spec in suite.checks:
         cls = registry.resolve(spec.name, suite.data.modality, spec.variant)
         params = cls.Params.model_validate(spec.params)
-        check = cls(params, check_name=spec.name)
+        check = cls(params)
+        check.check_name = spec.name  # results carry the suite's name for it (the pillar for built-ins)
         targets = [None] if cls.scope == "data" else [ctx.models[m] for m in (spec.models or list(ctx.models))]
         plan += [(check, params.model_dump(mode="json"), model) for model in targets]
     records: list[CheckRecord] = []
