@@ -88,6 +88,9 @@ def build_bundle(suite: Suite) -> DataBundle:
     check_unique_columns(frame.columns, source)
 
     target = spec.target or defaults.get("target")
+    if not target:
+        shown = ", ".join(list(frame.columns)[:20]) + (", ..." if len(frame.columns) > 20 else "")
+        raise DataError(f"{where}: data.target: name the target column (an empty name, or none for a file); columns: {shown}")
     if target not in frame.columns:
         raise DataError(f"{where}: data.target: no column '{target}'; {suggest(target, list(frame.columns))}")
     if frame[target].isna().any():

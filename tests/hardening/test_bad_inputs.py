@@ -57,6 +57,13 @@ def test_numeric_column_spoiled_by_strings_exits_2_naming_it(case):
     assert run(case(frame, data={"categorical": ["cat", "g", "x"]}))[0] == 0  # declared categorical: works
 
 
+def test_an_empty_target_name_exits_2_listing_the_columns(case):
+    """Found by the fuzz test: ``target: ''`` reached the did-you-mean helper as None."""
+    code, err = run(case(tabular_frame(), data={"target": ""}))
+    assert code == 2
+    assert "data.target: name the target column (an empty name, or none for a file); columns: x, " in err
+
+
 def test_small_single_class_and_missing_groups_warn_but_run(case):
     frame = tabular_frame()
     frame.loc[:3, "g"] = "tiny"  # four rows: one or two land in test
