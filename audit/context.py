@@ -71,7 +71,9 @@ class Context:
         key = (model.name, dataset.name, content_key(dataset))
         if key not in self._predictions:
             self.predict_calls += 1
-            self._predictions[key] = (dataset, Predictions(np.asarray(model.predict_proba(dataset.X), dtype=np.float64)))
+            scorer = getattr(model, "predict_dataset", None)  # ModelAdapter's; duck-typed models score X
+            proba = scorer(dataset) if scorer is not None else model.predict_proba(dataset.X)
+            self._predictions[key] = (dataset, Predictions(np.asarray(proba, dtype=np.float64)))
         return self._predictions[key][1]
 
     def cached_predictions(self) -> dict[tuple[str, str], Predictions]:
@@ -100,8 +102,11 @@ class Context:
             return None, f"model '{model.name}' is not declared in the suite, so its recipe is unknown"
         index = specs.index(model.name)
         spec = self.suite.models[index]
-        if spec.load is not None:
-            return None, f"model '{model.name}' is loaded from a file ({spec.load.path}); without its training recipe it cannot be retrained"
+        if spec.recipe is None or spec.load is not None:
+            source = f"loaded from {spec.load.source}" if spec.load is not None else ("predictions-only" if spec.predictions is not None else "handed over in memory")
+            return None, f"model '{model.name}' is {source}; without its training recipe it cannot be retrained"
+        if len(self.data.train) == 0:
+            return None, "the run has no training rows (evaluation-only)"
         train = self.data.train.subset(rows, f"train~shift.{label}")
         bundle = dataclasses.replace(self.data, train=train)
         params = {**spec.params, **(overrides or {}).get(spec.recipe, {})}

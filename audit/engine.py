@@ -216,7 +216,7 @@ def _run_checks(
         who = model.name if model is not None else "data"
         name = check.check_name
         where = {"pillar": check.pillar_name(), "implementation": check.name}
-        reason = check.supports(model)
+        reason = check.supports(model) or check.requirement_reason(model, ctx.data)
         if reason is not None:
             # skipped is a status: the record says why, and a gate on this model names it
             records.append(CheckRecord(check=name, model=who, status="skipped", reason=reason, params=params, **where))

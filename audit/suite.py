@@ -29,18 +29,61 @@ class Strict(BaseModel):
 
 
 class SplitSpec(Strict):
-    """How the rows are split into train and test (seeded, stratified by the target by default)."""
+    """How the rows of one file are split into train and test: at random (seeded, stratified by
+    the target by default), or by the values of a split column."""
 
-    test_size: float = Field(0.3, gt=0.0, lt=1.0, description="Share of rows held out for test.")
-    stratify: bool = Field(True, description="Keep the target's class balance in both parts.")
+    test_size: float = Field(0.3, gt=0.0, lt=1.0, description="Share of rows held out for test (random split).")
+    stratify: bool = Field(True, description="Keep the target's class balance in both parts (random split).")
+    column: str | None = Field(None, description="Split by this column's values instead of at random; the column is never a feature.")
+    train: list[str] = Field(default_factory=lambda: ["train"], description="Values of the split column that mark training rows.")
+    test: list[str] = Field(default_factory=lambda: ["test"], description="Values of the split column that mark test rows.")
+    reference: list[str] = Field(default_factory=list, description="Values of the split column that mark reference rows (drift baseline, explainer background).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scalars(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            value = {k: ([v] if k in ("train", "test", "reference") and isinstance(v, (str, int)) and not isinstance(v, bool) else v) for k, v in value.items()}
+            value = {k: ([str(x) for x in v] if k in ("train", "test", "reference") and isinstance(v, list) else v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _column_or_random(self) -> SplitSpec:
+        set_keys = self.model_fields_set
+        if self.column is None:
+            named = sorted(set_keys & {"train", "test", "reference"})
+            if named:
+                raise ValueError(f"'{named[0]}' lists split-column values; name the column with 'column'")
+        else:
+            random = sorted(set_keys & {"test_size", "stratify"})
+            if random:
+                raise ValueError(f"'{random[0]}' is for a random split; with 'column' the column's values decide")
+            seen: dict[str, str] = {}
+            for part in ("train", "test", "reference"):
+                for v in getattr(self, part):
+                    if v in seen:
+                        raise ValueError(f"value '{v}' is listed under both '{seen[v]}' and '{part}'")
+                    seen[v] = part
+            if not self.test:
+                raise ValueError("'test' needs at least one value of the split column")
+        return self
 
 
 class DataSpec(Strict):
-    """One dataset: a built-in one, or a file (CSV / Parquet / JSONL / NPZ / image folder)."""
+    """The data: a built-in dataset, one file split by the suite, or the team's own files.
+
+    Exactly one source: ``builtin``, ``path`` (split at random or by ``split.column``), or
+    ``train`` / ``test`` files (``test`` alone audits loaded models without training data).
+    ``reference`` adds a file that drift compares the test data with and explainers draw their
+    background from (default: the training rows).
+    """
 
     modality: Literal["tabular", "image", "text"] = Field("tabular", description="What the rows are.")
     builtin: str | None = Field(None, description="Name of a built-in dataset, e.g. german_credit.")
-    path: str | None = Field(None, description="CSV or Parquet file, relative to the suite file.")
+    path: str | None = Field(None, description="One data file (CSV / Parquet / JSONL / NPZ / image folder), relative to the suite file; split by data.split.")
+    train: str | None = Field(None, description="Training-data file (the rows recipes train on), relative to the suite file.")
+    test: str | None = Field(None, description="Test (current) data file the models are audited on; alone, an evaluation-only run.")
+    reference: str | None = Field(None, description="Reference data file: the drift baseline and explainer background (default: the training rows). Labels optional.")
     format: Literal["csv", "parquet", "jsonl", "npz", "folder"] | None = Field(None, description="Default: from the suffix.")
     text_column: str | None = Field(None, description="Text datasets: the column holding the text.")
     options: dict[str, Any] = Field(default_factory=dict, description="Loader-specific options (see the loader's docs).")
@@ -62,43 +105,143 @@ class DataSpec(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
-        if (self.builtin is None) == (self.path is None):
-            raise ValueError("give exactly one of 'builtin' (a dataset name) or 'path' (a file)")
-        if self.path is not None and self.target is None:
-            raise ValueError("'target' is required when the data comes from 'path'")
+        files = self.train is not None or self.test is not None
+        sources = [name for name, given in (("builtin", self.builtin is not None), ("path", self.path is not None), ("train/test", files)) if given]
+        if len(sources) != 1:
+            raise ValueError(
+                "give exactly one data source: 'builtin' (a dataset name), 'path' (one file the suite splits) "
+                f"or 'test' (with 'train' if models are trained) files; got {' and '.join(sources) or 'none'}"
+            )
+        if self.train is not None and self.test is None:
+            raise ValueError("'train' needs a 'test' file to audit the models on")
+        if self.builtin is None and self.target is None:
+            raise ValueError("'target' is required when the data comes from files")
+        if files and "split" in self.model_fields_set:
+            raise ValueError("'split' is for one file ('path' or 'builtin'); with 'train' and 'test' files the split is given")
+        if self.split.column is not None and self.split.column == self.target:
+            raise ValueError(f"split.column '{self.split.column}' is the target")
         for group in self.intersections or []:
             if len(group) < 2:
                 raise ValueError("each entry of 'intersections' needs at least two columns")
         return self
 
+    def files(self) -> dict[str, str]:
+        """Declared data files by part: ``path`` (split by the suite) or train/test/reference."""
+        parts = {"path": self.path, "train": self.train, "test": self.test, "reference": self.reference}
+        return {part: file for part, file in parts.items() if file is not None}
+
+    @property
+    def has_training_rows(self) -> bool:
+        """Whether the data gives rows to train on (evaluation-only runs have none)."""
+        return self.builtin is not None or self.path is not None or self.train is not None
+
 
 class LoadSpec(Strict):
-    """A user's trained model file. Pickle/joblib are refused unless ``trust: true``."""
+    """A user's trained model: a file, or a local Hugging Face folder.
 
-    path: str = Field(description="Model file, relative to the suite file.")
-    format: Literal["skops", "safetensors", "pickle", "joblib"] | None = Field(
-        None, description="Default: from the suffix (.skops, .safetensors, .pkl, .joblib)."
+    Formats: skops (scikit-learn, checked against an allow-list), ONNX (run by onnxruntime),
+    safetensors (a state dict for a recipe's network, or for the user's own ``torch.nn.Module``
+    class named by ``module``; the latter imports user code, so it needs ``trust: true``),
+    a Hugging Face ``save_pretrained`` folder, and pickle / joblib (refused unless ``trust: true``).
+    """
+
+    path: str | None = Field(None, description="Model file or folder, relative to the suite file.")
+    huggingface: str | None = Field(None, description="A local Hugging Face model folder (save_pretrained), relative to the suite file.")
+    task: Literal["sequence-classification", "causal-lm"] = Field(
+        "sequence-classification", description="Hugging Face folders: the head to load."
     )
+    format: Literal["skops", "onnx", "safetensors", "pickle", "joblib"] | None = Field(
+        None, description="Default: from the suffix (.skops, .onnx, .safetensors, .pkl, .joblib)."
+    )
+    module: str | None = Field(
+        None, description="safetensors state dicts: the torch.nn.Module class to build, as 'package.module:Class' (needs trust: true)."
+    )
+    module_params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the 'module' class.")
     trust: bool = Field(
-        False, description="Allow pickle/joblib, which can run arbitrary code when loaded."
+        False, description="Allow loading that can run code: pickle/joblib files, or importing the 'module' class."
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LoadSpec:
+        if (self.path is None) == (self.huggingface is None):
+            raise ValueError("give exactly one of 'path' (a model file) or 'huggingface' (a local model folder)")
+        if self.huggingface is not None and self.format is not None:
+            raise ValueError("'format' is for files; a Hugging Face folder is read as such")
+        if "task" in self.model_fields_set and self.huggingface is None:
+            raise ValueError("'task' is for Hugging Face folders ('huggingface')")
+        if self.module is not None:
+            if ":" not in self.module or not all(part.strip() for part in self.module.split(":", 1)):
+                raise ValueError(f"'module' must read 'package.module:Class'; got '{self.module}'")
+            if not self.trust:
+                raise ValueError(f"'module' imports and runs your code ('{self.module}'); set trust: true to allow it")
+        if self.module_params and self.module is None:
+            raise ValueError("'module_params' needs 'module'")
+        return self
+
+    @property
+    def source(self) -> str:
+        return self.path if self.path is not None else self.huggingface  # type: ignore[return-value]
+
+
+class PredictionsSpec(Strict):
+    """A predictions-only model: its scores on the test rows, joined to the data by row id.
+
+    The file holds the join key, and the class probabilities (``proba[<class>]`` columns, as in
+    audit's own predictions.csv, or ``score`` for the positive class of a binary task), and
+    optionally the predicted label. Checks that must score new inputs are skipped.
+    """
+
+    path: str = Field(description="CSV / Parquet / JSONL file of predictions, relative to the suite file.")
+    key: str | None = Field(None, description="Join column in the predictions file (default: data.id_column's name).")
+    score: str | None = Field(None, description="Binary tasks: column of the positive class's probability (default: 'score' or the proba[...] columns).")
+    proba: dict[str, str] | None = Field(None, description="Class label -> column of its probability (default: columns named proba[<class>]).")
+    label: str | None = Field(None, description="Column of the predicted label; checked against the probabilities when given.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _score_or_proba(self) -> PredictionsSpec:
+        if self.score is not None and self.proba is not None:
+            raise ValueError("give 'score' (binary) or 'proba' (one column per class), not both")
+        return self
 
 
 class ModelSpec(Strict):
-    """A model to audit: trained by a recipe, or loaded from a file."""
+    """A model to audit: trained by a recipe, loaded from a file or folder, or its predictions only."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Short name used in metric paths.")
     recipe: str | None = Field(None, description="Training recipe, e.g. hist_gradient_boosting.")
     params: dict[str, Any] = Field(default_factory=dict, description="The recipe's parameters.")
     load: LoadSpec | None = Field(None, description="Load a trained model instead of training.")
+    predictions: PredictionsSpec | None = Field(None, description="Audit from a file of predictions alone (no model).")
 
     @model_validator(mode="after")
     def _recipe_or_load(self) -> ModelSpec:
+        if self.predictions is not None:
+            if self.recipe is not None or self.load is not None:
+                raise ValueError("'predictions' audits a model from its scores alone; drop 'recipe' and 'load'")
+            return self
         if self.recipe is None and self.load is None:
-            raise ValueError("give a 'recipe' to train or 'load' to read a model file")
-        if self.load is not None and self.load.path.endswith(".safetensors") and not self.recipe:
-            raise ValueError("a safetensors state dict needs the 'recipe' that builds the network")
+            raise ValueError("give a 'recipe' to train, 'load' to read a model, or 'predictions' to audit from scores")
+        if self.load is not None and self.load.module is None and self.load.path is not None:
+            safetensors = self.load.path.endswith(".safetensors") or self.load.format == "safetensors"
+            if safetensors and not self.recipe:
+                raise ValueError("a safetensors state dict needs the 'recipe' that builds the network, or load.module naming your torch.nn.Module class")
+        if self.load is not None and self.load.module is not None and self.recipe is not None:
+            raise ValueError("give load.module (your network class) or 'recipe' (ours), not both")
         return self
+
+    @property
+    def source(self) -> str:
+        """What the model comes from: 'recipe', 'load', 'predictions' or 'memory'."""
+        if self.predictions is not None:
+            return "predictions"
+        if self.load is not None:
+            return "load"
+        return "recipe" if self.recipe is not None else "memory"  # the Python API's model objects (model_construct)
 
 
 class CheckSpec(Strict):
@@ -152,12 +295,33 @@ class GateSpec(Strict):
         return f"{target} {self.op} {self.threshold:g}"
 
 
+class MlflowSpec(Strict):
+    """Log the finished run to MLflow: metrics, gate outcomes, params and the report files."""
+
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else ./mlruns).")
+    experiment: str | None = Field(None, description="Experiment name (default: the suite name).")
+    run_name: str | None = Field(None, description="MLflow run name (default: the audit run id).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {} if value is True else value
+
+
 class OutputSpec(Strict):
     dir: str = Field("reports", description="Folder for run folders (relative to the cwd).")
     formats: list[Literal["html", "junit", "predictions"]] = Field(
         default_factory=lambda: ["html", "junit", "predictions"],
         description="Files written besides results.json.",
     )
+    mlflow: MlflowSpec | None = Field(None, description="Also log the run to MLflow ('true' for the defaults).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_mlflow(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("mlflow") is False:
+            value = {k: v for k, v in value.items() if k != "mlflow"}
+        return value
 
 
 class Suite(Strict):

@@ -62,6 +62,7 @@ class AnonymityParams(CheckParams):
 
 
 class AnonymityCheck(Check):
+    requires = ()
     name = "privacy_anonymity"
     pillar = "privacy"
     Params = AnonymityParams

@@ -155,6 +155,15 @@ class Check:
     # The targets the check can audit; a binary-only check on a multiclass target is refused
     # after the data is read and before any model is trained (``audit.data.references``).
     targets: ClassVar[tuple[Literal["binary", "multiclass"], ...]] = ("binary", "multiclass")
+    # What the check needs beyond the test rows' predictions; the engine skips it, saying why,
+    # when the run lacks one (``requirement_reason``):
+    #   "scoring"    - to score inputs of its own (perturbed rows, timed calls, gradients); a
+    #                  predictions-only model can only give its scores on the test rows
+    #   "train"      - the rows the model was trained on (membership inference)
+    #   "background" - reference rows: the reference file, else the training rows (drift
+    #                  baseline, explainer background)
+    # A check that only reads ``ctx.predict(model, ctx.data.test)`` declares ``()``.
+    requires: ClassVar[tuple[Literal["scoring", "train", "background"], ...]] = ("scoring",)
 
     def __init__(self, params: CheckParams, check_name: str | None = None) -> None:
         self.params = params
@@ -168,6 +177,16 @@ class Check:
         """None when the check can run on ``model``; otherwise the reason it is skipped."""
         if model is not None and model.modality not in self.modalities:
             return f"'{self.check_name}' does not support {model.modality} models"
+        return None
+
+    def requirement_reason(self, model: ModelAdapter | None, data: Any) -> str | None:
+        """Why the run cannot give this check what ``requires`` names (None when it can)."""
+        if "scoring" in self.requires and model is not None and not getattr(model, "can_score", True):
+            return f"model '{model.name}' is predictions-only: '{self.check_name}' must score inputs of its own"
+        if "train" in self.requires and len(data.train) == 0:
+            return f"no training rows (evaluation-only run): '{self.check_name}' needs the rows the model was trained on"
+        if "background" in self.requires and data.background is None:
+            return f"no reference or training rows: '{self.check_name}' needs reference data (set data.reference)"
         return None
 
     def run(self, ctx: Context, model: ModelAdapter | None) -> CheckResult:

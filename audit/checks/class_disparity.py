@@ -39,6 +39,7 @@ def _spread(per_class: np.ndarray) -> dict[str, np.ndarray]:
 
 
 class ClassDisparityCheck(Check):
+    requires = ()  # the test rows' predictions: works for predictions-only models
     name = "class_disparity"  # implementation id (also the key of its seeded RNG streams)
     pillar = "fairness"
     Params = ClassDisparityParams

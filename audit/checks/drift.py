@@ -58,6 +58,7 @@ class DriftParams(CheckParams):
 
 
 class DriftCheck(Check):
+    requires = ("background",)
     name = "drift"
     Params = DriftParams
     metrics = (*DIRECTIONS, "n_drifted", "share_drifted", "max_psi")
@@ -66,7 +67,8 @@ class DriftCheck(Check):
     def run(self, ctx: Context, model: ModelAdapter | None) -> CheckResult:
         p: DriftParams = self.params
         schema = ctx.schema
-        if schema.modality != "tabular" or not isinstance(ctx.data.train.X, pd.DataFrame):
+        reference = ctx.data.background  # the reference file's rows, else the training rows
+        if schema.modality != "tabular" or not isinstance(reference.X, pd.DataFrame):
             raise CheckError(f"drift compares tabular features; this suite's data is {schema.modality}")
         features = list(p.features or schema.features)
         for feature in features:
@@ -84,7 +86,7 @@ class DriftCheck(Check):
             if len(dataset) == 0:
                 result.warn(f"dataset '{name}' has no rows; not compared")
                 continue
-            self._compare(ctx, result, features, ctx.data.train.X, dataset.X, None if name == "test" else name)
+            self._compare(ctx, result, features, reference.X, dataset.X, None if name == "test" else name)
         return result
 
     def _compare(self, ctx: Context, result: CheckResult, features: list[str], ref: pd.DataFrame, cur: pd.DataFrame, against: str | None) -> None:

@@ -89,6 +89,7 @@ class ExplainParams(CheckParams):
 
 
 class ExplainCheck(Check):
+    requires = ("scoring", "background")
     name = "explain"
     targets = ("binary",)  # explains the positive-class score
     Params = ExplainParams
@@ -107,7 +108,7 @@ class ExplainCheck(Check):
             raise CheckError(f"explain supports binary targets; '{schema.target}' has {len(schema.classes)} classes")
         encoders = self._encoders(schema)
         result = CheckResult(self.check_name, model.name)
-        train, test = ctx.data.train, ctx.data.test
+        background, test = ctx.data.background, ctx.data.test  # the reference rows, else train
         rows = np.arange(len(test))
         if p.max_rows is not None and p.max_rows < len(test):
             rows = np.sort(ctx.rng(self.name, "rows").choice(len(test), size=p.max_rows, replace=False))
@@ -117,7 +118,7 @@ class ExplainCheck(Check):
         # the dashboard's what-if calls explain_rows with the same training rows, background_size
         # and generator, so it reproduces these values for an unedited row
         explanation = explain_rows(
-            model, train.X, X, rng=shap_rng(ctx.rng, model.name), background_size=p.background_size, p_pos=p_pos
+            model, background.X, X, rng=shap_rng(ctx.rng, model.name), background_size=p.background_size, p_pos=p_pos
         )
         explanation.rows = rows
         ctx.shared[("shap", model.name)] = explanation

@@ -188,6 +188,7 @@ def _fmt(x: float | None) -> str:
 
 
 class FairnessCheck(Check):
+    requires = ()  # the test rows' predictions: works for predictions-only models
     name = "fairness"
     modalities = ("tabular", "text")  # text: the sensitive columns of a text dataset (variant "groups")
     Params = FairnessParams

@@ -44,6 +44,7 @@ class PerformanceParams(CheckParams):
 
 
 class PerformanceCheck(Check):
+    requires = ()  # the test rows' predictions: works for predictions-only models
     name = "performance"
     Params = PerformanceParams
     metrics = tuple(dict.fromkeys((*METRICS, *mc.METRICS, *mc.PER_CLASS)))  # binary; multiclass; per class

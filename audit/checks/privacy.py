@@ -72,6 +72,7 @@ class MembershipParams(CheckParams):
 
 
 class MembershipCheck(Check):
+    requires = ("scoring", "train")
     name = "privacy_membership"
     pillar = "privacy"
     Params = MembershipParams

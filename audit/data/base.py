@@ -132,3 +132,14 @@ class DataBundle:
     source: str
     data_hash: str
     extra: dict[str, Dataset] = field(default_factory=dict)
+    # rows from data.reference (or the split column's reference values): the drift baseline and
+    # explainer background; labels may be missing (y == -1)
+    reference: Dataset | None = None
+
+    @property
+    def background(self) -> Dataset | None:
+        """Rows that stand for the model's input distribution: the reference data, else the
+        training rows; None in an evaluation-only run without a reference file."""
+        if self.reference is not None and len(self.reference):
+            return self.reference
+        return self.train if len(self.train) else None

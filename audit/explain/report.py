@@ -85,7 +85,7 @@ def report_reliance(
     schema = ctx.schema
     key = ("explain", "associations", schema.sensitive)
     if key not in ctx.shared:
-        train = ctx.data.train
+        train = ctx.data.train if len(ctx.data.train) else ctx.data.test  # evaluation-only: the audited rows
         ctx.shared[key] = associations(train.X, train.sensitive, schema.sensitive, list(schema.features))
     strength = ctx.shared[key]
     share_of = dict(zip(features, share, strict=True))

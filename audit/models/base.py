@@ -40,6 +40,17 @@ class ModelAdapter(ABC):
     def predict(self, X: Any) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1)
 
+    # False for predictions-only models: they hold scores for the test rows and nothing else
+    can_score: bool = True
+
+    def predict_dataset(self, dataset: Dataset) -> np.ndarray:
+        """Probabilities for a dataset's rows (``Context.predict`` calls this, once per content).
+
+        Models that score features use ``dataset.X``; a predictions-only model looks the rows
+        up by ``dataset.ids`` instead.
+        """
+        return self.predict_proba(dataset.X)
+
     def transform(self, X: Any) -> np.ndarray:
         """Raw rows -> the numeric matrix the underlying estimator sees (when known)."""
         raise NotImplementedError(f"model '{self.name}' does not expose its input transform")
