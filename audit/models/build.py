@@ -41,6 +41,10 @@ def artefact_key(spec: ModelSpec, params: Any, bundle: DataBundle, seed: int) ->
 
 def build_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBundle, seed: int) -> tuple[ModelAdapter, dict[str, Any]]:
     """One adapter plus its manifest entry (recipe, hash, whether it came from the cache)."""
+    if spec.predictions is not None:
+        from audit.models.predictions import load_predictions_model
+
+        return load_predictions_model(spec, index, suite, bundle)
     if spec.load is not None:
         return _load_user_model(spec, index, suite, bundle)
     recipe_cls = RECIPES.get(spec.recipe)
