@@ -99,7 +99,12 @@ def run_suite(
     bundle = build_bundle(suite)
     check_data_references(suite, bundle)
     timings["data"] = time.perf_counter() - t
-    log(f"  data   {bundle.source}: {len(bundle.train)} train / {len(bundle.test)} test rows ({timings['data']:.2f}s)")
+    reference = f" / {len(bundle.reference)} reference" if bundle.reference is not None else ""
+    log(f"  data   {bundle.source}: {len(bundle.train)} train / {len(bundle.test)} test{reference} rows ({timings['data']:.2f}s)")
+    for note in bundle.notes:
+        log(f"  data   note: {note}")
+    if len(bundle.train) == 0:
+        log("  data   evaluation-only: no training rows; checks that need them are skipped, saying why")
 
     models: dict[str, ModelAdapter] = {}
     model_info: dict[str, dict[str, Any]] = {}
@@ -107,7 +112,7 @@ def run_suite(
         t = time.perf_counter()
         models[spec.name], model_info[spec.name] = build_model(spec, i, suite, bundle, seed)
         timings[f"model:{spec.name}"] = time.perf_counter() - t
-        how = "cached" if model_info[spec.name].get("cached") else ("loaded" if spec.load else "trained")
+        how = "cached" if model_info[spec.name].get("cached") else {"load": "loaded", "predictions": "predictions read", "memory": "in memory"}.get(spec.source, "trained")
         log(f"  model  {spec.name}: {how} ({timings[f'model:{spec.name}']:.2f}s)")
 
     identity = {
@@ -284,7 +289,8 @@ def _assemble(suite: Suite, bundle: DataBundle, models: dict[str, ModelAdapter],
         "suite_sha256": checkpoint.suite_sha256(suite),
         "data_source": bundle.source,
         "data_sha256": bundle.data_hash,
-        "rows": {"train": len(bundle.train), "test": len(bundle.test)},
+        "rows": {"train": len(bundle.train), "test": len(bundle.test), **({"reference": len(bundle.reference)} if bundle.reference is not None else {})},
+        "data_notes": list(bundle.notes),
         "seed": seed,
         "python": platform.python_version(),
         "platform": platform.platform(),

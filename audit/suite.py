@@ -347,6 +347,13 @@ class Suite(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"model names must be unique; repeated: {', '.join(dupes)}")
+        if not self.data.has_training_rows:
+            trained = [m.name for m in self.models if m.recipe is not None and m.load is None]
+            if trained:
+                raise ValueError(
+                    f"model '{trained[0]}' has a recipe to train, but the data gives only a test file (an evaluation-only run); "
+                    "add data.train, or load the trained model (load:) or its predictions (predictions:)"
+                )
         return self
 
     @property
@@ -399,13 +406,14 @@ def describe_validation_error(exc: ValidationError, where: str, prefix: str = ""
     return "\n".join(f"{where}: {loc}: {msg}" for loc, msg in validation_problems(exc, prefix))
 
 
-def _schema_problems(model: type[BaseModel], raw: Any, prefix: str = "") -> tuple[Any, list[tuple[str, str]]]:
+def _schema_problems(model: type[BaseModel], raw: Any, prefix: str = "", *, params: bool = False) -> tuple[Any, list[tuple[str, str]]]:
     """Validate ``raw`` against ``model``: (the instance or None, every problem found).
 
     Besides pydantic's errors this refuses booleans given where numbers are expected, which
-    pydantic would quietly read as 1 or 0 (``seed: yes``).
+    pydantic would quietly read as 1 or 0 (``seed: yes``). With ``params`` (a check's
+    parameters) an unknown key is answered with a did-you-mean and the accepted parameters.
     """
-    from audit.validation import boolean_errors
+    from audit.validation import boolean_errors, unknown_parameter_message
 
     head = tuple(prefix.split(".")) if prefix else ()
     booleans = [(format_loc(head + loc), msg) for loc, msg in boolean_errors(model, raw)]
@@ -413,6 +421,11 @@ def _schema_problems(model: type[BaseModel], raw: Any, prefix: str = "") -> tupl
         return model.model_validate(raw), booleans
     except ValidationError as exc:
         found = validation_problems(exc, prefix)
+        if params:
+            found = [
+                (loc, unknown_parameter_message(model, err["loc"]) or msg) if err["type"] == "extra_forbidden" else (loc, msg)
+                for (loc, msg), err in zip(found, exc.errors(), strict=True)
+            ]
     told = {loc for loc, msg in found if "boolean" in msg}  # the model's own message about a boolean wins
     booleans = [(loc, msg) for loc, msg in booleans if not any(loc == t or loc.startswith((t + ".", t + "[")) for t in told)]
     shown = {loc for loc, _ in booleans}
@@ -511,7 +524,7 @@ def validate_references(suite: Suite, where: str) -> None:
 
 def reference_problems(suite: Suite) -> list[tuple[str, str]]:
     """Names looked up in the registries, parameters validated, data keys and gates cross-checked."""
-    from audit.registry import CHECKS, DATASETS, RECIPES, suggest
+    from audit.registry import DATASETS
     from audit.validation import data_spec_errors, gate_errors
 
     problems: list[tuple[str, str]] = []
@@ -529,25 +542,51 @@ def reference_problems(suite: Suite) -> list[tuple[str, str]]:
     problems += data_spec_errors(suite.data)
     model_names = [m.name for m in suite.models]
     for i, model in enumerate(suite.models):
-        if model.recipe is not None and lookup(RECIPES, model.recipe, f"models[{i}].recipe"):
-            problems += _schema_problems(RECIPES.get(model.recipe).Params, model.params, f"models[{i}].params")[1]
+        problems += recipe_problems(i, model)
     for i, check in enumerate(suite.checks):
-        if lookup(CHECKS, check.name, f"checks[{i}].name"):
-            try:
-                cls = CHECKS.resolve(check.name, suite.data.modality, check.variant)
-            except ConfigError as exc:
-                problems.append((f"checks[{i}].variant" if check.variant else f"checks[{i}].name", str(exc)))
-            else:
-                problems += _schema_problems(cls.Params, check.params, f"checks[{i}].params")[1]
-        for j, model_name in enumerate(check.models or []):
-            if model_name not in model_names:
-                problems.append((f"checks[{i}].models[{j}]", f"unknown model '{model_name}'; {suggest(model_name, model_names)}"))
+        problems += check_problems(i, check, suite.data.modality, model_names)
     problems += gate_errors(suite)
     return problems
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Read and validate a suite file; every problem is a ConfigError naming the file and key."""
+def recipe_problems(i: int, model: ModelSpec) -> list[tuple[str, str]]:
+    """The problems of ``models[i]``'s recipe name and parameters."""
+    from audit.registry import RECIPES
+
+    if model.recipe is None:
+        return []
+    try:
+        RECIPES.check_name(model.recipe)
+    except ConfigError as exc:
+        return [(f"models[{i}].recipe", str(exc))]
+    return _schema_problems(RECIPES.get(model.recipe).Params, model.params, f"models[{i}].params")[1]
+
+
+def check_problems(i: int, check: CheckSpec, modality: str, model_names: list[str] | None) -> list[tuple[str, str]]:
+    """The problems of ``checks[i]``: its name, variant and parameters, and the models it names
+    (not checked when ``model_names`` is None: the suite's models are not all known)."""
+    from audit.registry import CHECKS, suggest
+
+    problems: list[tuple[str, str]] = []
+    try:
+        CHECKS.check_name(check.name)
+    except ConfigError as exc:
+        problems.append((f"checks[{i}].name", str(exc)))
+    else:
+        try:
+            cls = CHECKS.resolve(check.name, modality, check.variant)
+        except ConfigError as exc:
+            problems.append((f"checks[{i}].variant" if check.variant else f"checks[{i}].name", str(exc)))
+        else:
+            problems += _schema_problems(cls.Params, check.params, f"checks[{i}].params", params=True)[1]
+    for j, model_name in enumerate(check.models or []):
+        if model_names is not None and model_name not in model_names:
+            problems.append((f"checks[{i}].models[{j}]", f"unknown model '{model_name}'; {suggest(model_name, model_names)}"))
+    return problems
+
+
+def read_suite_document(path: str | Path) -> Any:
+    """The parsed YAML of a suite file; a ConfigError naming the file (and line) when unreadable."""
     from audit.strict_yaml import load_yaml
 
     path = Path(path)
@@ -558,7 +597,24 @@ def load_suite(path: str | Path) -> Suite:
         raise ConfigError(f"{where}: suite file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{where}: cannot read the suite file ({exc})") from None
-    raw = load_yaml(text, where)
-    suite = parse_suite(raw, where)
+    return load_yaml(text, where)
+
+
+def load_suite(path: str | Path, *, check_data: bool = False) -> Suite:
+    """Read and validate a suite file; every problem is a ConfigError naming the file and key.
+
+    With ``check_data`` the declared data files are opened too (headers and the target's
+    values, see :func:`audit.validation.validate_suite`) and every problem is reported at once.
+    """
+    if check_data:
+        from audit.validation import validate_suite
+
+        suite, problems = validate_suite(path)
+        if problems or suite is None:
+            raise ConfigError("\n".join(str(p) for p in problems))
+        return suite
+    path = Path(path)
+    raw = read_suite_document(path)
+    suite = parse_suite(raw, str(path))
     suite._source = path.resolve()
     return suite

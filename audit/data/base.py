@@ -135,6 +135,7 @@ class DataBundle:
     # rows from data.reference (or the split column's reference values): the drift baseline and
     # explainer background; labels may be missing (y == -1)
     reference: Dataset | None = None
+    notes: list[str] = field(default_factory=list)  # what the loader did that the user should know
 
     @property
     def background(self) -> Dataset | None:

@@ -165,12 +165,18 @@ def _encode(labels: np.ndarray, where: str) -> tuple[tuple[str, ...], np.ndarray
 
 def build_image_bundle(suite: Suite) -> DataBundle:
     """Load, check and split an image dataset as the suite declares it."""
-    from audit.data.tabular import split_rows
+    from audit.data.parts import part_digest, split_parts
 
     spec = suite.data
     where = str(suite.source or "<suite>")
     if spec.sensitive:
         raise DataError(f"{where}: data.sensitive: image datasets have no sensitive columns; audit per-class disparities with the class_disparity check")
+    if spec.split.column is not None:
+        raise DataError(f"{where}: data.split.column: image data has no columns; give train and test files (data.train, data.test) instead")
+    parts_x: list[np.ndarray] = []
+    parts_y: list[np.ndarray] = []
+    parts: list[np.ndarray] = []
+    sources: list[str] = []
     if spec.builtin is not None:
         try:
             loaded = DATASETS.get(spec.builtin)(**spec.options)
@@ -178,25 +184,38 @@ def build_image_bundle(suite: Suite) -> DataBundle:
             raise DataError(f"{where}: data.options: not accepted by the '{spec.builtin}' loader ({exc})") from None
         if not isinstance(loaded, ImageArrays):
             raise DataError(f"{where}: data.builtin: '{spec.builtin}' is not an image dataset; set data.modality to match it")
-        source = f"builtin:{spec.builtin}"
-    else:
-        path = suite.resolve(spec.path)
+        parts_x.append(loaded.X), parts_y.append(loaded.labels), parts.append(np.full(len(loaded.labels), "", dtype=object))
+        sources.append(f"builtin:{spec.builtin}")
+        default_target = loaded.target
+    for part, file in spec.files().items():
+        path = suite.resolve(file)
+        key = f"data.{part}"
         fmt = spec.format or ("npz" if path.suffix.lower() == ".npz" else "folder" if path.is_dir() else None)
         if fmt not in ("npz", "folder"):
-            raise DataError(f"{path}: image data must be an .npz archive or a folder of class subfolders; set data.format to npz or folder")
+            raise DataError(f"{path}: image data must be an .npz archive or a folder of class subfolders (suite key {key}); set data.format to npz or folder")
         loaded = (load_npz if fmt == "npz" else load_folder)(path, spec.target, spec.options, where)
-        source = str(path)
-    X = np.ascontiguousarray(loaded.X, dtype=np.float32)
-    classes, y = _encode(loaded.labels, where)
-    target = spec.target or loaded.target
+        parts_x.append(loaded.X), parts_y.append(loaded.labels), parts.append(np.full(len(loaded.labels), "" if part == "path" else part, dtype=object))
+        sources.append(str(path) if part == "path" else f"{part}={path}")
+        default_target = loaded.target
+    shapes = {x.shape[1:] for x in parts_x}
+    if len(shapes) > 1:
+        raise DataError(f"{where}: data: the image files hold images of different shapes ({', '.join(str(tuple(s)) for s in sorted(shapes))}); every part must match")
+    X = np.ascontiguousarray(np.concatenate(parts_x), dtype=np.float32)
+    part = np.concatenate(parts)
+    classes, y = _encode(np.concatenate(parts_y), where)
+    target = spec.target or default_target
+    source = ", ".join(sources)
     schema = Schema(
         target=target, classes=classes, features=(), numeric=(), categorical=(), modality="image",
         extra=(("image_shape", tuple(int(s) for s in X.shape[1:])), ("pixel_range", (0.0, 1.0))),
     )
     n = len(y)
     full = Dataset("all", X, y, pd.DataFrame(index=range(n)), np.arange(n))
-    train_rows, test_rows = split_rows(y, spec.split.test_size, spec.split.stratify, suite.seed, where)
-    digest = hashlib.sha256(str(X.shape).encode() + X.tobytes() + y.tobytes()).hexdigest()
+    train_rows, test_rows, reference_rows = split_parts(part, y, spec, suite.seed, where)
+    digest = hashlib.sha256(str(X.shape).encode() + X.tobytes() + y.tobytes())
+    if (part != "").any():  # which file a row came from is part of the data
+        digest.update(part_digest(part))
     frame = pd.DataFrame({target: [classes[c] for c in y]})
     return DataBundle(schema=schema, train=full.subset(train_rows, "train"), test=full.subset(test_rows, "test"),
-                      frame=frame, source=source, data_hash=digest)
+                      frame=frame, source=source, data_hash=digest.hexdigest(),
+                      reference=full.subset(reference_rows, "reference") if len(reference_rows) else None)

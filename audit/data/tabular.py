@@ -15,20 +15,21 @@ import pandas as pd
 
 from audit.data.base import DataBundle, Dataset, Schema
 from audit.data.files import check_csv_header, check_finite, check_unique_columns, require_file
+from audit.data.parts import UNLABELLED, part_digest, read_parts, split_parts
 from audit.errors import DataError
 from audit.registry import DATASETS, suggest
 from audit.suite import DataSpec, Suite
 
 
 def read_table(path: Path, fmt: str | None, key: str = "data.path") -> pd.DataFrame:
-    fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(f"{path}: cannot tell the format from the suffix; set data.format to csv or parquet")
+    fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}.get(path.suffix.lower())
+    if fmt not in ("csv", "parquet", "jsonl"):
+        raise DataError(f"{path}: cannot read {'the format ' + repr(fmt) if fmt else 'the format from the suffix'} as a table (suite key {key}); set data.format to csv, parquet or jsonl")
     require_file(path, key)
     if fmt == "csv":
         check_csv_header(path)
     try:
-        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path) if fmt == "parquet" else pd.read_json(path, lines=True, dtype=False)
     except Exception as exc:  # pandas raises many types for unreadable files
         raise DataError(f"{path}: cannot read it as {fmt}: {exc}") from None
     if frame.empty:
@@ -83,8 +84,9 @@ def build_bundle(suite: Suite) -> DataBundle:
         module, _, attr = LOADERS[spec.modality].partition(":")
         return getattr(importlib.import_module(module), attr)(suite)
     where = str(suite.source or "<suite>")
-    frame, defaults, source = load_frame(spec, suite)
-    frame.columns = [str(c) for c in frame.columns]
+    frame, parts, defaults, source, notes = read_parts(
+        spec, suite, lambda: load_frame(spec, suite), lambda path, key: read_table(path, spec.format, key), lambda d: spec.target or d.get("target")
+    )
     check_unique_columns(frame.columns, source)
 
     target = spec.target or defaults.get("target")
@@ -93,8 +95,9 @@ def build_bundle(suite: Suite) -> DataBundle:
         raise DataError(f"{where}: data.target: name the target column (an empty name, or none for a file); columns: {shown}")
     if target not in frame.columns:
         raise DataError(f"{where}: data.target: no column '{target}'; {suggest(target, list(frame.columns))}")
-    if frame[target].isna().any():
-        n = int(frame[target].isna().sum())
+    unlabelled = (parts == "reference") & frame[target].isna().to_numpy()  # reference labels are optional
+    if frame[target].isna().to_numpy()[~unlabelled].any():
+        n = int(frame[target].isna().to_numpy()[~unlabelled].sum())
         raise DataError(f"{where}: data.target: column '{target}' has {n} missing values; labels must be complete")
 
     sensitive = spec.sensitive if spec.sensitive is not None else defaults.get("sensitive", [])
@@ -128,7 +131,9 @@ def build_bundle(suite: Suite) -> DataBundle:
         if not pd.api.types.is_numeric_dtype(frame[column]):
             raise DataError(f"{where}: data.features: column '{column}' is not numeric; list it in data.categorical")
 
-    classes, y = _encode_target(frame[target], spec.positive_label if spec.positive_label is not None else defaults.get("positive_label"), where)
+    classes, labelled_y = _encode_target(frame[target][~unlabelled], spec.positive_label if spec.positive_label is not None else defaults.get("positive_label"), where)
+    y = np.full(len(frame), UNLABELLED, dtype=np.int64)
+    y[~unlabelled] = labelled_y
     for i, column in enumerate(sensitive):
         n_groups = frame[column].nunique(dropna=False)
         if n_groups < 2:
@@ -152,8 +157,10 @@ def build_bundle(suite: Suite) -> DataBundle:
     sens = frame[sensitive].astype(object).where(frame[sensitive].notna(), MISSING_GROUP).astype(str) if sensitive else pd.DataFrame(index=frame.index)
     ids = frame[spec.id_column].to_numpy() if spec.id_column else np.arange(len(frame))
     full = Dataset("all", X.reset_index(drop=True), y, sens.reset_index(drop=True), ids)
-    train_rows, test_rows = split_rows(y, spec.split.test_size, spec.split.stratify, suite.seed, where)
+    train_rows, test_rows, reference_rows = split_parts(parts, y, spec, suite.seed, where)
     data_hash = _hash_frame(frame)
+    if (parts != "").any():  # which file (or split value) a row came from is part of the data
+        data_hash = hashlib.sha256(data_hash.encode() + part_digest(parts)).hexdigest()
     return DataBundle(
         schema=schema,
         train=full.subset(train_rows, "train"),
@@ -161,6 +168,8 @@ def build_bundle(suite: Suite) -> DataBundle:
         frame=frame,
         source=source,
         data_hash=data_hash,
+        reference=full.subset(reference_rows, "reference") if len(reference_rows) else None,
+        notes=notes,
     )
 
 

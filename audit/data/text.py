@@ -103,11 +103,11 @@ def load_tweets(labels: list[str] | tuple[str, ...] = ("negative", "positive"), 
     return frame, defaults
 
 
-def _read_file(path: Path, fmt: str | None, options: dict[str, Any]) -> pd.DataFrame:
+def _read_file(path: Path, fmt: str | None, options: dict[str, Any], key: str = "data.path") -> pd.DataFrame:
     fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}.get(path.suffix.lower())
     if fmt not in ("csv", "parquet", "jsonl"):
-        raise DataError(f"{path}: text data must be csv, parquet or jsonl; set data.format (got {fmt or path.suffix!r})")
-    require_file(path)
+        raise DataError(f"{path}: text data must be csv, parquet or jsonl; set data.format (got {fmt or path.suffix!r}; suite key {key})")
+    require_file(path, key)
     if fmt == "csv":
         check_csv_header(path, options.get("encoding", "utf-8"))
     try:
@@ -143,6 +143,14 @@ def _load(suite: Suite, where: str) -> tuple[pd.DataFrame, dict[str, Any], str]:
     return _read_file(path, spec.format, loader_options), {}, str(path)
 
 
+def _file_options(spec: Any, where: str) -> dict[str, Any]:
+    options = {k: v for k, v in spec.options.items() if k not in SPLIT_OPTIONS}
+    unknown = sorted(set(options) - set(FILE_OPTIONS))
+    if unknown:
+        raise DataError(f"{where}: data.options: unknown option '{unknown[0]}' for a text file; allowed: {', '.join([*FILE_OPTIONS, *SPLIT_OPTIONS])}")
+    return options
+
+
 def _cap(rows: np.ndarray, y: np.ndarray, limit: Any, key: str, seed: int, where: str) -> np.ndarray:
     """At most ``limit`` of ``rows``, drawn seeded and stratified by label."""
     if limit is None or len(rows) <= int(limit):
@@ -159,12 +167,15 @@ def _cap(rows: np.ndarray, y: np.ndarray, limit: Any, key: str, seed: int, where
 
 def build_text_bundle(suite: Suite) -> DataBundle:
     """Load, check and split a text dataset into lists of strings with label codes."""
-    from audit.data.tabular import _encode_target, _hash_frame, refuse_target_as_sensitive, split_rows
+    from audit.data.parts import UNLABELLED, part_digest, read_parts, split_parts
+    from audit.data.tabular import MISSING_GROUP, _encode_target, _hash_frame, refuse_target_as_sensitive
 
     spec = suite.data
     where = str(suite.source or "<suite>")
-    frame, defaults, source = _load(suite, where)
-    frame.columns = [str(c) for c in frame.columns]
+    frame, parts, defaults, source, notes = read_parts(
+        spec, suite, lambda: _load(suite, where), lambda path, key: _read_file(path, spec.format, _file_options(spec, where), key),
+        lambda d: spec.target or d.get("target"),
+    )
     check_unique_columns(frame.columns, source)
     columns = list(frame.columns)
     text_column = spec.text_column or defaults.get("text_column")
@@ -175,8 +186,9 @@ def build_text_bundle(suite: Suite) -> DataBundle:
     target = spec.target or defaults.get("target")
     if target not in frame.columns:
         raise DataError(f"{where}: data.target: no column '{target}'; {suggest(str(target), columns)}")
-    if frame[target].isna().any():
-        raise DataError(f"{where}: data.target: column '{target}' has {int(frame[target].isna().sum())} missing values; labels must be complete")
+    unlabelled = (parts == "reference") & frame[target].isna().to_numpy()  # reference labels are optional
+    if frame[target].isna().to_numpy()[~unlabelled].any():
+        raise DataError(f"{where}: data.target: column '{target}' has {int(frame[target].isna().to_numpy()[~unlabelled].sum())} missing values; labels must be complete")
     missing = frame[text_column].isna() | (frame[text_column].astype(str).str.strip() == "")
     if missing.any():
         raise DataError(f"{where}: data.text_column: column '{text_column}' has {int(missing.sum())} empty or missing texts; remove those rows")
@@ -195,14 +207,16 @@ def build_text_bundle(suite: Suite) -> DataBundle:
             raise DataError(f"{where}: data.intersections[{i}]: '{outside[0]}' is not listed in data.sensitive")
 
     positive = spec.positive_label if spec.positive_label is not None else defaults.get("positive_label")
-    classes, y = _encode_target(frame[target], positive, where)
+    classes, labelled_y = _encode_target(frame[target][~unlabelled], positive, where)
+    y = np.full(len(frame), UNLABELLED, dtype=np.int64)
+    y[~unlabelled] = labelled_y
     texts = frame[text_column].astype(str).tolist()
-    sens = frame[sensitive].astype(str).reset_index(drop=True) if sensitive else pd.DataFrame(index=range(len(frame)))
+    sens = frame[sensitive].astype(object).where(frame[sensitive].notna(), MISSING_GROUP).astype(str).reset_index(drop=True) if sensitive else pd.DataFrame(index=range(len(frame)))
     ids = frame[spec.id_column].to_numpy() if spec.id_column else np.arange(len(frame))
     if spec.id_column and spec.id_column not in frame.columns:
         raise DataError(f"{where}: data.id_column: no column '{spec.id_column}'; {suggest(spec.id_column, columns)}")
     full = Dataset("all", texts, y, sens, ids)
-    train_rows, test_rows = split_rows(y, spec.split.test_size, spec.split.stratify, suite.seed, where)
+    train_rows, test_rows, reference_rows = split_parts(parts, y, spec, suite.seed, where)
     train_rows = _cap(train_rows, y, spec.options.get("max_train_examples"), "max_train_examples", suite.seed, where)
     test_rows = _cap(test_rows, y, spec.options.get("max_test_examples"), "max_test_examples", suite.seed, where)
     schema = Schema(
@@ -218,6 +232,8 @@ def build_text_bundle(suite: Suite) -> DataBundle:
     )
     digest = hashlib.sha256(_hash_frame(frame[[text_column, target, *sensitive]]).encode())
     digest.update(repr(sorted(spec.options.items())).encode())
+    if (parts != "").any():  # which file (or split value) a row came from is part of the data
+        digest.update(part_digest(parts))
     return DataBundle(
         schema=schema,
         train=full.subset(train_rows, "train"),
@@ -225,4 +241,6 @@ def build_text_bundle(suite: Suite) -> DataBundle:
         frame=frame,
         source=source,
         data_hash=digest.hexdigest(),
+        reference=full.subset(reference_rows, "reference") if len(reference_rows) else None,
+        notes=notes,
     )
