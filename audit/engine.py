@@ -83,8 +83,17 @@ def run_suite(
             seed = state["seed"]
     if suite is None:
         raise ConfigError("no suite given")
-    if not isinstance(suite, Suite):
+    if isinstance(suite, dict):  # a parsed suite document (Python callers)
+        from audit.suite import parse_suite
+
+        suite = parse_suite(suite, "<suite dict>")
+    elif isinstance(suite, (str, Path)):
         suite = load_suite(suite)
+    elif not isinstance(suite, Suite):
+        raise ConfigError(
+            f"run_suite() takes a suite file path, a Suite or a suite dict; got {type(suite).__name__} "
+            "(to audit a model object on DataFrames use audit.audit(model, test_df, target=...))"
+        )
     seed = suite.seed if seed is None else seed
     if seed != suite.seed:
         suite = suite.model_copy(update={"seed": seed})  # private attributes (the source path) are copied too

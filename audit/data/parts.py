@@ -27,6 +27,7 @@ from audit.registry import suggest
 from audit.suite import DataSpec, Suite
 
 PARTS = ("train", "test", "reference")
+MEMORY = "memory:"  # a part handed over in memory by the Python API (audit.api)
 UNLABELLED = -1  # the label code of reference rows whose file has no target column
 
 
@@ -63,24 +64,37 @@ def read_parts(
     for part in ("train", "test"):
         file = getattr(spec, part)
         if file is not None:
-            path = suite.resolve(file)
-            frame = read_file(path, f"data.{part}")
-            frame.columns = [str(c) for c in frame.columns]
+            frame, path = _read(suite, part, file, read_file)
             frames.append(frame)
             labels.append(np.full(len(frame), part, dtype=object))
             sources.append(f"{part}={path}")
     if len(frames) == 2:  # train and test files: the same columns, so neither silently gains NaNs
-        _same_columns(frames[0], frames[1], spec, sources[0].split("=", 1)[1], sources[1].split("=", 1)[1])
+        _same_columns(frames[0], frames[1], spec, sources[0].split("=", 1)[1], sources[1].split("=", 1)[1])  # train first, then test
     if spec.reference is not None:
-        path = suite.resolve(spec.reference)
-        frame = read_file(path, "data.reference")
-        frame.columns = [str(c) for c in frame.columns]
+        frame, path = _read(suite, "reference", spec.reference, read_file)
         frame = _align_reference(frame, frames[0], spec, target(defaults), path, where)
         frames.append(frame)
         labels.append(np.full(len(frame), "reference", dtype=object))
         sources.append(f"reference={path}")
     stacked = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0].reset_index(drop=True)
     return stacked, np.concatenate(labels), defaults, ", ".join(sources), notes
+
+
+def _read(suite: Suite, part: str, file: str, read_file: Callable[[Path, str], pd.DataFrame]) -> tuple[pd.DataFrame, Any]:
+    """One declared part: a file, or a DataFrame the Python API handed over (``memory:<part>``)."""
+    if file.startswith(MEMORY):
+        frames = suite._memory.get("frames", {})
+        if part not in frames:
+            raise DataError(f"data.{part}: '{file}' names an in-memory table, which only the Python API (audit.audit) can hand over")
+        frame = frames[part].copy()
+        path: Any = f"<{part} DataFrame>"
+    else:
+        path = suite.resolve(file)
+        frame = read_file(path, f"data.{part}")
+    frame.columns = [str(c) for c in frame.columns]
+    if frame.empty:
+        raise DataError(f"{path}: data.{part}: no rows")
+    return frame, path
 
 
 def _split_column(frame: pd.DataFrame, spec: DataSpec, where: str) -> tuple[pd.DataFrame, np.ndarray, int]:
