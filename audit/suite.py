@@ -340,6 +340,8 @@ class Suite(Strict):
     _source: Path | None = PrivateAttr(None)
     # what the loader rewrote (old check names), told to the user by validate and run
     _deprecations: list[str] = PrivateAttr(default_factory=list)
+    # the Python API's objects: {"frames": {part: DataFrame}, "models": {name: object}, "array_input": {part}}
+    _memory: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Suite:
