@@ -72,8 +72,8 @@ class AuditResult:
         """Every gate outcome as a DataFrame."""
         import pandas as pd
 
-        rows = [{"gate": g.expression, "metric": g.metric, "status": g.status, "severity": g.severity, "observed": g.observed, "message": g.message} for g in self.results.gates]
-        return pd.DataFrame(rows, columns=["gate", "metric", "status", "severity", "observed", "message"])
+        rows = [{"gate": g.expression, "metric": g.metric, "status": g.status, "severity": g.severity, "observed": g.observed, "message": g.message, "origin": g.origin or "suite"} for g in self.results.gates]
+        return pd.DataFrame(rows, columns=["gate", "metric", "status", "severity", "observed", "message", "origin"])
 
     @property
     def checks(self) -> Any:

@@ -101,7 +101,7 @@ def run_suite(
     if state is None:
         check_output_dir(suite, output)
 
-    log(f"audit: suite '{suite.name}' ({len(suite.models)} models, {len(suite.checks)} checks, seed {seed})")
+    log(f"audit: suite '{suite.name}' ({len(suite.models)} models, {len(suite.planned_checks())} checks, seed {seed})")
     for note in suite.deprecations:  # told even with --quiet: the suite stops working next release
         _stderr(f"audit: warning: {note}")
     t = time.perf_counter()
@@ -217,7 +217,7 @@ def _run_checks(
     """Run every planned step, reusing ``done`` checkpoints and checkpointing each new one."""
     done = done or {}
     plan: list[tuple[Any, dict[str, Any], ModelAdapter | None]] = []
-    for spec in suite.checks:
+    for spec in suite.planned_checks():
         cls = registry.resolve(spec.name, suite.data.modality, spec.variant)
         params = cls.Params.model_validate(spec.params)
         check = cls(params)
@@ -289,7 +289,7 @@ def _package_versions() -> dict[str, str]:
 def _assemble(suite: Suite, bundle: DataBundle, models: dict[str, ModelAdapter], model_info: dict[str, dict[str, Any]], records: list[CheckRecord], metrics: list[Metric], run_id: str, seed: int, timings: dict[str, float], t0: float) -> RunResults:
     import platform
 
-    gates = evaluate_gates(suite.gates, metrics, records)
+    gates = evaluate_gates(suite.effective_gates(), metrics, records)
     errors = sum(r.status == "error" for r in records)
     status = overall_status(gates, errors)
     timings["total"] = time.perf_counter() - t0

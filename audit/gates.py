@@ -99,6 +99,7 @@ def _outcome(gate: GateSpec, path: str, status: Status, observed: float | None, 
         status=status,
         observed=observed,
         message=message,
+        origin=gate.description if gate.description.startswith("default gate of") else None,
     )
 
 

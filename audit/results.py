@@ -78,6 +78,8 @@ class GateOutcome(BaseModel):
     status: Literal["pass", "warn", "fail", "error", "skipped"]
     observed: float | None = None
     message: str = ""
+    # where the gate came from when not the suite's own list: a check's default gate
+    origin: str | None = None
 
 
 class RunResults(BaseModel):

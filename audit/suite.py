@@ -336,6 +336,10 @@ class Suite(Strict):
     checks: list[CheckSpec] = Field(min_length=1)
     gates: list[GateSpec] = Field(default_factory=list)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    integrity: bool = Field(
+        True,
+        description="Run the integrity pillar (train/test overlap, leakage, a model trained on the test rows) with its default gates even when 'checks' does not list it.",
+    )
 
     _source: Path | None = PrivateAttr(None)
     # what the loader rewrote (old check names), told to the user by validate and run
@@ -357,6 +361,39 @@ class Suite(Strict):
                     "add data.train, or load the trained model (load:) or its predictions (predictions:)"
                 )
         return self
+
+    def planned_checks(self) -> list[CheckSpec]:
+        """The checks that run: the suite's, plus the integrity pillar unless the suite lists it
+        itself or sets ``integrity: false`` (the data variant, and the model variant for every
+        model the suite did not train: loaded, predictions-only or in memory)."""
+        if not self.integrity or any(c.name == "integrity" for c in self.checks):
+            return list(self.checks)
+        implicit = [CheckSpec(name="integrity", variant="data")]
+        outside = [m.name for m in self.models if m.source != "recipe"]  # models whose training rows the run does not know
+        if outside:
+            implicit.append(CheckSpec(name="integrity", variant="model", models=outside))
+        return [*self.checks, *implicit]
+
+    def effective_gates(self) -> list[GateSpec]:
+        """The suite's gates, plus the ``default_gates`` of each planned check the suite sets no gate on."""
+        from audit.registry import CHECKS
+        from audit.validation import split_metric_path
+
+        gated = {split_metric_path(g.metric)[0][1] for g in self.gates if len(split_metric_path(g.metric)[0]) == 3}
+        extra: list[GateSpec] = []
+        for spec in self.planned_checks():
+            if spec.name in gated or spec.name not in CHECKS:
+                continue
+            try:
+                cls = CHECKS.resolve(spec.name, self.data.modality, spec.variant)
+            except Exception:  # noqa: BLE001 - an unresolvable check is reported by validation
+                continue
+            for text in getattr(cls, "default_gates", ()):
+                gate = GateSpec.model_validate(text)
+                gate.description = f"default gate of '{spec.name}' (set a gate on {spec.name} in the suite to replace the defaults)"
+                if all(g.expression() != gate.expression() for g in extra):
+                    extra.append(gate)
+        return [*self.gates, *extra]
 
     @property
     def source(self) -> Path | None:

@@ -29,8 +29,10 @@ def credit_run(tmp_path_factory: pytest.TempPathFactory):
     return run_suite(CREDIT_SUITE, output=out, log=None)
 
 
-def write_suite(folder: Path, frame, *, name: str = "synthetic", data: dict | None = None, models: list | None = None, checks: list | None = None, gates: list | None = None, seed: int = 0) -> Path:
-    """Write ``frame`` as CSV and a suite YAML using it; returns the suite path."""
+def write_suite(folder: Path, frame, *, name: str = "synthetic", data: dict | None = None, models: list | None = None, checks: list | None = None, gates: list | None = None, seed: int = 0, integrity: bool = False) -> Path:
+    """Write ``frame`` as CSV and a suite YAML using it; returns the suite path.
+
+    The implicit integrity pillar is off unless asked for, so a test sees exactly its checks."""
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,6 +46,7 @@ def write_suite(folder: Path, frame, *, name: str = "synthetic", data: dict | No
         "checks": checks or [{"name": "performance", "params": {"bootstrap": 100}}],
         "gates": gates or [],
         "output": {"dir": str(folder / "reports")},
+        "integrity": integrity,
     }
     path = folder / "suite.yaml"
     path.write_text(yaml.safe_dump(suite, sort_keys=False))

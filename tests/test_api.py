@@ -51,7 +51,9 @@ def test_pipeline_in_memory_gives_sklearn_and_fairlearn_numbers(credit, pipeline
     assert result.metric("model/fairness/demographic_parity_difference[foreign_worker]") == pytest.approx(dpd, abs=1e-12)
     assert result.status == "fail" and result.exit_code == 1  # the planted strict fairness gate
     gates = result.gates
-    assert list(gates["status"]) == ["pass", "fail"]
+    assert list(gates[gates["origin"] == "suite"]["status"]) == ["pass", "fail"]
+    assert "model/integrity/trained_on_test == 0" in set(gates["gate"])  # the integrity pillar's default gate, passed
+    assert gates.set_index("gate").loc["model/integrity/trained_on_test == 0", "status"] == "pass"
     metrics = result.metrics
     assert {"path", "value", "ci_low", "ci_high", "n", "reason"} <= set(metrics.columns)
     assert len(metrics) == len(result.results.metrics)

@@ -51,7 +51,7 @@ def rejudge(results: Any, suite: Any = None) -> Any:
     from audit.suite import GateSpec
 
     if suite is not None:
-        specs = list(suite.gates)
+        specs = suite.effective_gates()  # with the default gates of checks the suite does not gate
     else:  # the run's own gates, as stored (one concrete metric path per outcome)
         specs = [
             GateSpec(metric=g.metric, op=g.op, threshold=g.threshold, on=g.on, severity=g.severity)

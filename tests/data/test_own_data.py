@@ -166,3 +166,30 @@ def test_recipe_without_training_rows_and_mismatched_files_are_refused(tmp_path:
     suite = _suite(tmp_path, {"train": "train.csv", "test": "test.csv"}, [{"name": "lr", "recipe": "logistic_regression"}], ["performance"])
     with pytest.raises(AuditError, match=r"test\.csv: data\.test: the test file lacks 'age'"):
         run_suite(suite, log=None)
+
+
+def test_a_model_trained_on_every_row_fails_by_default(tmp_path: Path) -> None:
+    """The issue's case: a forest fitted on the whole file, audited on a random split of that file,
+    with a suite that never mentions integrity: the implicit integrity pillar fails the run."""
+    frame = _credit()
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    _fit_and_save(frame, tmp_path / "rf.skops")
+    suite = _suite(tmp_path, {"path": "data.csv"}, [{"name": "rf", "load": {"path": "rf.skops"}}], [{"name": "performance", "params": {"bootstrap": 20}}])
+    out = run_suite(suite, log=None)
+    m = _metrics(out)
+    assert m["rf/performance/accuracy"].value == 1.0  # what the user saw before: a perfect, passing model
+    assert out.results.status == "fail" and out.exit_code == 1
+    [gate] = [g for g in out.results.gates if g.status == "fail"]
+    assert gate.expression == "rf/integrity/trained_on_test == 0" and gate.origin.startswith("default gate of 'integrity'")
+    record = next(r for r in out.results.checks if r.check == "integrity" and r.model == "rf")
+    assert any("it was most likely trained on them" in w for w in record.warnings)
+    # the same forest fitted on the train split only passes
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    frame.iloc[:700].to_csv(honest / "train.csv", index=False)
+    frame.iloc[700:].to_csv(honest / "test.csv", index=False)
+    _fit_and_save(frame.iloc[:700], honest / "rf.skops")
+    suite = _suite(honest, {"train": "train.csv", "test": "test.csv"}, [{"name": "rf", "load": {"path": "rf.skops"}}], [{"name": "performance", "params": {"bootstrap": 20}}])
+    out = run_suite(suite, log=None)
+    assert out.results.status == "pass", [(g.expression, g.status) for g in out.results.gates]
+    assert _metrics(out)["rf/integrity/trained_on_test"].value == 0.0

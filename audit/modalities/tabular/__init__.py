@@ -18,4 +18,8 @@ IMPLEMENTATIONS = {
         "membership": "audit.checks.privacy:MembershipCheck",
         "anonymity": "audit.checks.anonymity:AnonymityCheck",
     },
+    "integrity": {
+        "data": "audit.checks.integrity:DataIntegrityCheck",
+        "model": "audit.checks.integrity:ModelIntegrityCheck",
+    },
 }

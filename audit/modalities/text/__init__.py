@@ -17,4 +17,8 @@ IMPLEMENTATIONS = {
     "privacy": {
         "membership": "audit.checks.privacy:MembershipCheck",
     },
+    "integrity": {
+        "data": "audit.checks.integrity:DataIntegrityCheck",
+        "model": "audit.checks.integrity:ModelIntegrityCheck",
+    },
 }
