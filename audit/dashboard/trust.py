@@ -90,9 +90,11 @@ def gate_suite_files(suite: Suite, gate: PathGate, model: str) -> None:
     spec = next((s for s in suite.models if s.name == model), None)
     if spec is None or spec.load is None:
         return
-    path = suite.resolve(spec.load.path)
-    if path.is_dir() or path.suffix == ".safetensors" or spec.load.format == "safetensors":
-        folder = path if path.is_dir() else path.parent  # safetensors recipes read the whole folder
-        gate.allow(str(folder), "model folder", folder=True, always_ask=spec.load.trust)
-    else:
-        gate.allow(str(path), "model file", always_ask=spec.load.trust)
+    load = spec.load
+    path = suite.resolve(load.source)  # a model file, or a Hugging Face folder
+    recipe_folder = load.module is None and (path.suffix == ".safetensors" or load.format == "safetensors")
+    if load.huggingface is not None or path.is_dir() or recipe_folder:
+        folder = path if path.is_dir() or load.huggingface is not None else path.parent  # safetensors recipes read the whole folder
+        gate.allow(str(folder), "model folder", folder=True, always_ask=load.trust)
+    else:  # skops / ONNX / pickle files, and a state dict for the user's module class (trust: always asked)
+        gate.allow(str(path), "model file", always_ask=load.trust)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,10 @@ def build_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBundle, s
         from audit.models.predictions import load_predictions_model
 
         return load_predictions_model(spec, index, suite, bundle)
+    if spec.source == "memory":
+        from audit.models.memory import memory_model
+
+        return memory_model(spec, suite, bundle)
     if spec.load is not None:
         return _load_user_model(spec, index, suite, bundle)
     recipe_cls = RECIPES.get(spec.recipe)
@@ -76,14 +81,30 @@ def build_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBundle, s
 
 
 def _load_user_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBundle) -> tuple[ModelAdapter, dict[str, Any]]:
+    """A model the user trained: a file (skops, ONNX, safetensors, trusted pickle) or a Hugging Face folder."""
     key = f"{suite.source or '<suite>'}: models[{index}].load"
-    path = suite.resolve(spec.load.path)
+    load = spec.load
+    if load.huggingface is not None:
+        return _load_huggingface(spec, suite, bundle, key)
+    path = suite.resolve(load.path)
     if not path.exists():
         raise ModelError(f"{key}.path: model file '{path}' not found")
-    fmt = detect_format(path, spec.load.format, f"{key}.format")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-    info: dict[str, Any] = {"load": str(path), "format": fmt, "hash": digest, "cached": False}
-    if fmt == "safetensors":
+    fmt = detect_format(path, load.format, f"{key}.format")
+    info: dict[str, Any] = {"load": str(path), "format": fmt, "hash": _digest(path), "cached": False}
+    if fmt == "onnx":
+        from audit.models.onnx_model import load_onnx_model
+
+        if not path.is_file():
+            raise ModelError(f"{key}.path: '{path}' is a folder; give the .onnx file")
+        model: ModelAdapter = load_onnx_model(spec.name, path, bundle, key)
+    elif fmt == "safetensors" and load.module is not None:
+        from audit.models.torch_user import load_torch_user_model
+
+        if not path.is_file():
+            raise ModelError(f"{key}.path: '{path}' is a folder; give the .safetensors file of the state dict")
+        model = load_torch_user_model(spec.name, load, path, suite.base_dir, bundle, key)
+        info["module"] = load.module
+    elif fmt == "safetensors":
         if path.is_file() and path.name != "model.safetensors":  # recipes read <folder>/model.safetensors
             raise ModelError(
                 f"{key}.path: '{path.name}': a safetensors model is read from the folder the recipe saved "
@@ -94,12 +115,54 @@ def _load_user_model(spec: ModelSpec, index: int, suite: Suite, bundle: DataBund
         folder = path if path.is_dir() else path.parent
         model = recipe.load(spec.name, folder, bundle.schema)
     else:
-        obj = load_skops(path, trust=spec.load.trust, key=key) if fmt == "skops" else load_pickle_like(path, fmt, trust=spec.load.trust, key=key)
+        obj = load_skops(path, trust=load.trust, key=key) if fmt == "skops" else load_pickle_like(path, fmt, trust=load.trust, key=key)
         model = _wrap_estimator(spec.name, obj, bundle, key)
     model.artefact = path
     info["kind"] = model.kind
     info["size_bytes"] = path.stat().st_size if path.is_file() else model.size_bytes()
+    info.update(model.training_info)
     return model, info
+
+
+def _load_huggingface(spec: ModelSpec, suite: Suite, bundle: DataBundle, key: str) -> tuple[Any, dict[str, Any]]:
+    from audit.models import huggingface as hf
+
+    load = spec.load
+    folder = suite.resolve(load.huggingface)
+    modality = bundle.schema.modality
+    if load.task == "causal-lm":
+        if modality != "generation":  # the generation suite (issue 15) will take the model from load_causal_lm
+            raise hf.causal_lm_refused(folder, modality=modality, trust=load.trust, key=key)
+        model: Any = hf.load_causal_lm(folder, name=spec.name, trust=load.trust, key=key)
+        details: dict[str, Any] = {"task": "causal-lm"}
+    else:
+        hf.read_config(folder, trust=load.trust, key=key)  # a missing folder is reported before the modality
+        if modality != "text":
+            raise ModelError(f"{key}.huggingface: a Hugging Face sequence classifier reads text; this suite's data are {modality} (data.modality)")
+        model, details = hf.load_sequence_classifier(spec.name, folder, bundle.schema.classes, trust=load.trust, key=key)
+    model.artefact = folder
+    info: dict[str, Any] = {"load": str(folder), "format": "huggingface", "hash": _digest(folder), "cached": False, **details}
+    info["kind"] = model.kind
+    info["size_bytes"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return model, info
+
+
+def _digest(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (relative names and contents, in name order)."""
+    if path.is_file():
+        return _file_digest(path)
+    h = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(file.relative_to(path).as_posix().encode() + b"\x00" + _file_digest(file).encode())
+    return h.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _wrap_estimator(name: str, obj: Any, bundle: DataBundle, key: str) -> ModelAdapter:

@@ -4,7 +4,8 @@ skops files are inspected first, by reading their schema as plain JSON: every ob
 construct must be on the explicit allow-list of ``audit.models.skops_allow`` (containers, NumPy and
 SciPy arrays, scikit-learn estimators and their fitted helpers; never a function, method, partial
 or builtin), or the suite must say ``trust: true`` for that file. Nothing from the file is
-imported, built or called before it passes. safetensors files hold tensors only.
+imported, built or called before it passes. safetensors files hold tensors only; ONNX files are
+graphs that onnxruntime interprets (``audit.models.onnx_model``), never Python code.
 pickle and joblib run arbitrary code when loaded, so they are refused unless the suite says
 ``trust: true`` for that file.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from audit.errors import ModelError
 
-SUFFIX_FORMATS = {".skops": "skops", ".safetensors": "safetensors", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib"}
+SUFFIX_FORMATS = {".skops": "skops", ".onnx": "onnx", ".safetensors": "safetensors", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib"}
 
 
 def detect_format(path: Path, declared: str | None, key: str) -> str:
@@ -24,7 +25,7 @@ def detect_format(path: Path, declared: str | None, key: str) -> str:
     if fmt is None:
         raise ModelError(
             f"{key}: cannot tell the format of '{path.name}' from its suffix; "
-            "set load.format to skops, safetensors, pickle or joblib"
+            "set load.format to skops, onnx, safetensors, pickle or joblib"
         )
     return fmt
 
