@@ -11,6 +11,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 # Further commands live in their own modules, each with ``register(subparsers)`` that adds the
 # parser and sets ``func``; these modules import only the standard library at top level.
@@ -30,6 +31,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from audit.gates import exit_code
     from audit.report.console import summary
 
+    if args.mlflow is not None and args.suite is None and args.mlflow.endswith((".yaml", ".yml")):
+        args.suite, args.mlflow = args.mlflow, ""  # `audit run --mlflow suite.yaml`: the flag took the suite
     if args.suite is None and args.resume is None:
         raise ConfigError("audit run needs a suite file (or --resume RUN_DIR)")
     if args.output is not None and args.resume is None:
@@ -38,8 +41,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         problem = output_dir_error(args.output)
         if problem is not None:
             raise ConfigError(f"--output: {problem}")
+    mlflow_spec = None
+    if args.suite is not None:
+        from audit.suite import load_suite
+
+        mlflow_spec = load_suite(args.suite).output.mlflow
     outcome = run_suite(args.suite, output=args.output, seed=args.seed, log=None if args.quiet else _log, resume=args.resume)
     print(summary(outcome.results, str(outcome.run_dir)))
+    if args.mlflow is not None or mlflow_spec is not None:
+        from audit.integrations.mlflow import log_run, resolve_tracking_uri
+
+        run_id = log_run(outcome.run_dir, outcome.results, mlflow_spec, tracking_uri=args.mlflow or None)
+        print(f"MLflow run {run_id} logged to {resolve_tracking_uri(mlflow_spec, args.mlflow or None)}")
     return exit_code(outcome.results.status, args.fail_on)
 
 
@@ -48,12 +61,17 @@ def _log(message: str) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from audit.suite import load_suite
+    from audit.errors import ConfigError
+    from audit.validation import validate_suite
 
-    suite = load_suite(args.suite)
+    suite, problems = validate_suite(args.suite, data_files=not args.no_data)
+    if problems or suite is None:
+        raise ConfigError("\n".join(map(str, problems)))  # one line per problem: <file>: <key path>: <message>
     for note in suite.deprecations:
         _log(f"audit: warning: {note}")
-    print(f"{args.suite}: valid suite '{suite.name}' ({len(suite.models)} models, {len(suite.checks)} checks, {len(suite.gates)} gates)")
+    files = len(suite.data.files()) + sum(m.predictions is not None for m in suite.models)
+    checked = f"; {files} data file{'s' if files != 1 else ''} checked" if files and not args.no_data else ""
+    print(f"{args.suite}: valid suite '{suite.name}' ({len(suite.models)} models, {len(suite.checks)} checks, {len(suite.gates)} gates{checked})")
     return 0
 
 
@@ -61,9 +79,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     if args.results:
         from audit.results import json_schema
     else:
-        from audit.suite import Suite
-
-        json_schema = Suite.model_json_schema
+        from audit.schema_json import suite_json_schema as json_schema
     print(json.dumps(json_schema(), indent=2))
     return 0
 
@@ -71,9 +87,31 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from audit.registry import CHECKS, DATASETS, RECIPES
 
-    for title, registry in (("checks", CHECKS), ("model recipes", RECIPES), ("datasets", DATASETS)):
-        print(f"{title}: {', '.join(registry.names())}")
+    if not args.params:
+        for title, registry in (("checks", CHECKS), ("model recipes", RECIPES), ("datasets", DATASETS)):
+            print(f"{title}: {', '.join(registry.names())}")
+        return 0
+    print("checks (name [variant] on modalities: parameters)")
+    shown: dict[tuple[str, str, Any], list[str]] = {}
+    for name, modality, variant, cls in CHECKS.implementations():
+        label = "" if variant == modality else f" [{variant}]"
+        shown.setdefault((name, label, cls), []).append(modality)
+    for (name, label, cls), modalities in shown.items():
+        print(f"  {name}{label} on {', '.join(modalities)}: {_params_line(cls.Params)}")
+    print("model recipes (name: parameters)")
+    for name in RECIPES.names():
+        print(f"  {name}: {_params_line(RECIPES.get(name).Params)}")
+    print(f"datasets: {', '.join(DATASETS.names())}")
     return 0
+
+
+def _params_line(params: Any) -> str:
+    """'a=1, b=[0.1, 0.2], c (required)': a Params model's fields with their defaults."""
+    out = []
+    for name, field in params.model_fields.items():
+        key = field.alias or name
+        out.append(f"{key} (required)" if field.is_required() else f"{key}={field.get_default(call_default_factory=True)!r}")
+    return ", ".join(out) or "none"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,10 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     run.add_argument("--resume", metavar="RUN_DIR", default=None, help="finish an interrupted run: its hidden '.<run id>.partial' folder")
     run.add_argument("--fail-on", choices=("fail", "warn"), default="fail", help="exit 1 on failing gates (default) or on warnings too")
+    run.add_argument(
+        "--mlflow", nargs="?", const="", default=None, metavar="URI",
+        help="also log the run to MLflow (the suite's output.mlflow does too); URI: tracking URI (default: output.mlflow.tracking_uri, MLFLOW_TRACKING_URI, ./mlruns)",
+    )
     run.set_defaults(func=_cmd_run)
 
-    validate = sub.add_parser("validate", help="check a suite file without running it")
+    validate = sub.add_parser(
+        "validate",
+        help="check a suite file without running it: every problem at once, data file headers included",
+    )
     validate.add_argument("suite")
+    validate.add_argument("--no-data", action="store_true", help="do not open the data files (schema, names, parameters and gates only)")
     validate.set_defaults(func=_cmd_validate)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of suite files (or of results.json)")
@@ -99,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=_cmd_schema)
 
     lister = sub.add_parser("list", help="list registered checks, model recipes and datasets")
+    lister.add_argument("--params", action="store_true", help="also each check's and recipe's parameters with their defaults")
     lister.set_defaults(func=_cmd_list)
 
     for module_name in COMMAND_MODULES:

@@ -11,8 +11,12 @@
   that check declares (``Check.metrics``), so a typo is found by ``audit validate`` instead of
   after a whole run.
 * **Where the run folder goes**: :func:`output_dir_error` (called by the engine and the CLI).
+* **Everything at once**: :func:`validate_suite` (``audit validate``) adds the data files'
+  headers (:mod:`audit.data.preflight`) and, when the schema refuses part of the suite, still
+  checks the parts that are well formed, so one call lists every problem.
 
-This module runs for ``audit validate``: it imports nothing heavy (no pandas, numpy or torch).
+This module runs for ``audit validate``: it imports nothing heavy (no pandas, numpy or torch;
+the check classes it resolves may).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import os
 import types
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Union
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -213,11 +217,14 @@ def run_pairs(suite: Suite) -> list[tuple[str, str, Any]]:
     return pairs
 
 
-def gate_errors(suite: Suite) -> list[tuple[str, str]]:
-    """(key path, message) for every gate whose metric path no metric of this suite can match."""
+def gate_errors(suite: Suite, indices: list[int] | None = None) -> list[tuple[str, str]]:
+    """(key path, message) for every gate whose metric path no metric of this suite can match.
+
+    ``indices``: each gate's position in the suite file, when ``suite.gates`` holds only some.
+    """
     pairs = run_pairs(suite)
     errors = []
-    for i, gate in enumerate(suite.gates):
+    for i, gate in zip(indices or range(len(suite.gates)), suite.gates, strict=True):
         message = gate_path_error(gate.metric, pairs, [m.name for m in suite.models])
         if message:
             errors.append((f"gates[{i}].metric", message))
@@ -255,6 +262,158 @@ def gate_path_error(pattern: str, pairs: list[tuple[str, str, Any]], models: lis
         names = ", ".join(f"'{c}'" for c in sorted({c for c, _ in classes}))
         return f"no metric of check {names} matches '{metric}'; {suggest(metric, declared)}"
     return None
+
+
+# -- unknown parameters ----------------------------------------------------------------------------
+
+
+def unknown_parameter_message(model: type[BaseModel], loc: Loc) -> str | None:
+    """"unknown parameter; did you mean 'x'? accepted: a, b, ..." for the extra key at ``loc``
+    of ``model``'s input (nested models followed), or None when its model is not found."""
+    from audit.registry import suggest
+
+    parent = _model_at(model, loc[:-1])
+    if parent is None or not loc or not isinstance(loc[-1], str):
+        return None
+    accepted = [field.alias or name for name, field in parent.model_fields.items()]
+    hint = suggest(loc[-1], accepted).partition("available: ")[0]
+    return f"unknown parameter; {hint}accepted: {', '.join(accepted) or 'none'}"
+
+
+def _model_at(annotation: Any, loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that validates the value at ``loc`` under ``annotation``."""
+    from pydantic import BaseModel
+
+    for part in loc:
+        annotation = _unwrap(annotation, expect_model=isinstance(part, str))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(part, str):
+            field = next((f for n, f in annotation.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return None
+            annotation = field.annotation
+        else:
+            args = typing.get_args(annotation)
+            if typing.get_origin(annotation) is dict and len(args) == 2:
+                annotation = args[1]
+            elif typing.get_origin(annotation) in (list, tuple, set, frozenset) and args:
+                annotation = args[0]
+            else:
+                return None
+    annotation = _unwrap(annotation, expect_model=True)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _unwrap(annotation: Any, expect_model: bool) -> Any:
+    """Optional / Annotated / union arms removed: the model arm first, else the container arm."""
+    from pydantic import BaseModel
+
+    while True:
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if origin is typing.Annotated:
+            annotation = args[0]
+        elif origin in (Union, types.UnionType):
+            arms = [a for a in args if a is not type(None)]
+            models = [a for a in arms if isinstance(a, type) and issubclass(a, BaseModel)]
+            containers = [a for a in arms if typing.get_origin(a) in (list, tuple, dict, set, frozenset)]
+            annotation = (models or containers or arms or [None])[0] if expect_model else (containers or models or arms or [None])[0]
+        else:
+            return annotation
+
+
+# -- the whole suite, data files included ----------------------------------------------------------
+
+
+class Problem(NamedTuple):
+    """One problem of a suite: printed ``<file>: <key path>: <message>``."""
+
+    file: str
+    key: str | None  # None: ``message`` is a whole line already (a YAML error with its line)
+    message: str
+
+    def __str__(self) -> str:
+        return self.message if self.key is None else f"{self.file}: {self.key}: {self.message}"
+
+
+def validate_suite(path: str | Path, *, data_files: bool = True) -> tuple[Suite | None, list[Problem]]:
+    """Every problem of the suite file at ``path`` in one list: YAML, schema, registry names,
+    check and recipe parameters, gates, and (with ``data_files``) the data files' headers.
+    (The suite, or None when the schema refuses it; the problems, empty for a valid suite.)"""
+    from audit.errors import ConfigError
+    from audit.suite import Suite, _schema_problems, read_suite_document, reference_problems, rewrite_legacy_names
+
+    where = str(path)
+    try:
+        raw = read_suite_document(path)
+    except ConfigError as exc:
+        return None, [Problem(where, None, line) for line in str(exc).splitlines()]
+    if not isinstance(raw, dict):
+        return None, [Problem(where, None, f"{where}: expected a mapping of keys (version, name, data, ...) at the top")]
+    raw, notes, found = rewrite_legacy_names(raw)
+    suite, schema = _schema_problems(Suite, raw)
+    found += schema
+    if suite is None:
+        found += _partial_problems(raw, Path(path), {loc for loc, _ in found}, data_files)
+    else:
+        from audit.data.preflight import data_file_problems
+
+        suite._source = Path(path).resolve()
+        suite._deprecations = [f"{where}: {note}" for note in notes]
+        found += reference_problems(suite)
+        found += data_file_problems(suite) if data_files else []
+    found = sorted(dict.fromkeys(found), key=lambda problem: _section_rank(problem[0]))  # in the file's order
+    return suite, [Problem(where, loc, message) for loc, message in found]
+
+
+SECTIONS = ("version", "name", "description", "seed", "data", "models", "checks", "gates", "output")
+
+
+def _section_rank(loc: str) -> int:
+    head = loc.split(".", 1)[0].split("[", 1)[0]
+    return SECTIONS.index(head) if head in SECTIONS else len(SECTIONS)
+
+
+def _partial_problems(raw: dict[str, Any], source: Path, told: set[str], data_files: bool) -> list[tuple[str, str]]:
+    """What can still be checked when the schema refused the suite: the well-formed data
+    section's files, each well-formed check's and recipe's parameters, and the well-formed gates
+    when every model and check is well formed."""
+    from pydantic import ValidationError
+
+    from audit.data.preflight import data_file_problems
+    from audit.suite import CheckSpec, DataSpec, GateSpec, ModelSpec, Suite, check_problems, recipe_problems
+
+    def valid(model: Any, value: Any) -> Any:
+        try:
+            return model.model_validate(value)
+        except (ValidationError, ValueError, TypeError):
+            return None
+
+    data = valid(DataSpec, raw.get("data"))
+    listed = {key: raw.get(key) if isinstance(raw.get(key), list) else [] for key in ("models", "checks", "gates")}
+    models = [(i, valid(ModelSpec, m)) for i, m in enumerate(listed["models"])]
+    checks = [(i, valid(CheckSpec, c)) for i, c in enumerate(listed["checks"])]
+    gates = [(i, g) for i, g in ((i, valid(GateSpec, g)) for i, g in enumerate(listed["gates"])) if g is not None]
+    modality = data.modality if data is not None else "tabular"
+    names = [m.name for _, m in models if m is not None]
+    complete = data is not None and all(m is not None for _, m in models) and all(c is not None for _, c in checks)
+    problems: list[tuple[str, str]] = []
+    for i, model in models:
+        if model is not None:
+            problems += recipe_problems(i, model)
+    for i, check in checks:
+        if check is not None:
+            problems += check_problems(i, check, modality, names if complete else None)
+    if data is None:
+        return [p for p in problems if p[0] not in told]
+    suite = Suite.model_construct(
+        version=1, name=str(raw.get("name")), seed=0, data=data,
+        models=[m for _, m in models if m is not None], checks=[c for _, c in checks if c is not None],
+        gates=[g for _, g in gates],
+    )
+    suite._source = source.resolve()
+    problems += data_spec_errors(data) + (data_file_problems(suite) if data_files else [])
+    if complete and listed["models"] and listed["checks"]:
+        problems += gate_errors(suite, [i for i, _ in gates])
+    return [p for p in problems if p[0] not in told]
 
 
 # -- the output folder ---------------------------------------------------------------------------
