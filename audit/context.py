@@ -88,6 +88,19 @@ class Context:
         derived.name = f"{dataset.name}~{label}#{content_key(derived)[:10]}"
         return derived
 
+    def retrain_refusal(self, model: ModelAdapter) -> str | None:
+        """Why ``model`` cannot be retrained on other rows (None when it can)."""
+        specs = [m.name for m in self.suite.models]
+        if model.name not in specs:
+            return f"model '{model.name}' is not declared in the suite, so its recipe is unknown"
+        spec = self.suite.models[specs.index(model.name)]
+        if spec.recipe is None or spec.load is not None:
+            source = f"loaded from {spec.load.source}" if spec.load is not None else ("predictions-only" if spec.predictions is not None else "handed over in memory")
+            return f"model '{model.name}' is {source}; without its training recipe it cannot be retrained"
+        if len(self.data.train) == 0:
+            return "the run has no training rows (evaluation-only)"
+        return None
+
     def retrain(self, model: ModelAdapter, rows: np.ndarray, label: str, overrides: dict[str, dict] | None = None) -> tuple[ModelAdapter | None, str]:
         """``model``'s recipe fitted on the train rows ``rows``; (None, reason) when impossible.
 
@@ -97,16 +110,12 @@ class Context:
         """
         from audit.models.build import build_model
 
+        refusal = self.retrain_refusal(model)
+        if refusal is not None:
+            return None, refusal
         specs = [m.name for m in self.suite.models]
-        if model.name not in specs:
-            return None, f"model '{model.name}' is not declared in the suite, so its recipe is unknown"
         index = specs.index(model.name)
         spec = self.suite.models[index]
-        if spec.recipe is None or spec.load is not None:
-            source = f"loaded from {spec.load.source}" if spec.load is not None else ("predictions-only" if spec.predictions is not None else "handed over in memory")
-            return None, f"model '{model.name}' is {source}; without its training recipe it cannot be retrained"
-        if len(self.data.train) == 0:
-            return None, "the run has no training rows (evaluation-only)"
         train = self.data.train.subset(rows, f"train~shift.{label}")
         bundle = dataclasses.replace(self.data, train=train)
         params = {**spec.params, **(overrides or {}).get(spec.recipe, {})}

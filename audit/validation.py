@@ -207,7 +207,7 @@ def run_pairs(suite: Suite) -> list[tuple[str, str, Any]]:
 
     models = [m.name for m in suite.models]
     pairs = []
-    for spec in suite.checks:
+    for spec in suite.planned_checks():  # with the implicit integrity pillar
         try:
             cls = CHECKS.resolve(spec.name, suite.data.modality, spec.variant) if spec.name in CHECKS else None
         except ConfigError:

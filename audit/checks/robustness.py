@@ -213,13 +213,16 @@ class RobustnessCheck(Check):
         if not p.valid_inputs:
             return TabularDomain(mask), [], ["valid_inputs is false: the continuous ball (integer features may take fractional "
                                              "values, numeric features may leave their training range)"]
-        train = ctx.data.train
+        train = ctx.data.background  # the reference rows, else the training rows
+        whose = "training" if train is ctx.data.train else "reference"
+        if train is None:  # evaluation-only without a reference file: the audited rows bound the domain
+            train, whose = ctx.data.test, "test"
         sources = list(model.feature_sources.values())
         numeric = {j: pd.to_numeric(train.X[sources[j]], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
                    for j in np.flatnonzero(mask)}
         domain, notes = TabularDomain.from_training(model.transform(train.X), numeric, mask)
         integers = [sources[j] for j in np.flatnonzero(domain.integer & mask)]
-        return domain, integers, ["numeric features stay within their training [min, max]", *notes]
+        return domain, integers, [f"numeric features stay within their {whose} [min, max]", *notes]
 
     def _applicable(self, model: ModelAdapter, Z: np.ndarray, pred0: np.ndarray) -> tuple[list[str], list[str], dict[str, str]]:
         """(attacks that run, setup notes, {attack that cannot run: why not})."""
@@ -348,10 +351,11 @@ class RobustnessCheck(Check):
     def _counterfactuals(self, ctx: Context, model: ModelAdapter, clean: Predictions, result: CheckResult) -> None:
         p: RobustnessParams = self.params
         test, schema = ctx.data.test, ctx.schema
-        specs = p.counterfactuals if p.counterfactuals is not None else default_specs(schema, ctx.data.train.X)
+        rows = (ctx.data.background or test).X  # medians and levels: the reference rows, else train (else the test rows)
+        specs = p.counterfactuals if p.counterfactuals is not None else default_specs(schema, rows)
         table, labels, rates, cis = [], [], [], []
         for attribute, spec in specs.items():
-            X_cf, changed = build_counterfactual(attribute, spec, test.X, test.sensitive, schema, ctx.data.train.X)
+            X_cf, changed = build_counterfactual(attribute, spec, test.X, test.sensitive, schema, rows)
             digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:10]
             cf = ctx.predict(model, test.with_features(X_cf, f"{test.name}~counterfactual[{attribute}]:{digest}"))
             n = int(changed.sum())

@@ -121,6 +121,10 @@ class ShiftCheck(Check):
 
     def _scenario(self, ctx: Context, result: CheckResult, model: ModelAdapter, scenario: Condition) -> list[dict[str, Any]]:
         p: ShiftParams = self.params
+        refusal = ctx.retrain_refusal(model)
+        if refusal is not None:
+            result.warn(f"scenario '{scenario.name}' skipped: {refusal}")
+            return []
         train, test = ctx.data.train, ctx.data.test
         in_train, in_test = scenario.mask(train), scenario.mask(test)
         sizes = {"train (in)": int(in_train.sum()), "test (in)": int(in_test.sum()), "test (out)": int((~in_test).sum())}
@@ -160,6 +164,9 @@ class ShiftCheck(Check):
 
     def _perturbations(self, ctx: Context, result: CheckResult, model: ModelAdapter) -> None:
         p: ShiftParams = self.params
+        if ctx.data.background is None:
+            result.warn("perturbations skipped: noise scales and resampled values come from the feature distribution, and the run has no training or reference rows (set data.reference)")
+            return
         test = ctx.data.test
         y = test.y
         clean = ctx.predict(model, test)
@@ -217,7 +224,7 @@ class ShiftCheck(Check):
     def _perturbed(self, ctx: Context, kind: str) -> list[tuple[float, Dataset]]:
         """The (severity, dataset) pairs of one perturbation, built once per run and shared."""
         p: ShiftParams = self.params
-        schema, train, test = ctx.schema, ctx.data.train, ctx.data.test
+        schema, train, test = ctx.schema, ctx.data.background, ctx.data.test  # the reference rows, else train
         columns = perturb.perturb_columns(kind, list(p.features or schema.features), schema.numeric, schema.categorical)
         if not columns:
             return []
