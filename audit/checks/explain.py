@@ -21,6 +21,7 @@ The per-row SHAP matrix is shared with other checks as ``ctx.shared[("shap", mod
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -31,7 +32,7 @@ from audit.errors import CheckError
 from audit.explain.agreement import rank_agreement
 from audit.explain.features import global_importance, shares, to_features
 from audit.explain.report import report_reliance, write_local
-from audit.explain.shap_tab import TabularShap, explain_rows, shap_rng
+from audit.explain.shap_tab import explain_rows, shap_rng
 
 if TYPE_CHECKING:
     from audit.context import Context
@@ -51,7 +52,13 @@ class ExplainParams(CheckParams):
         100,
         ge=10,
         le=2000,
-        description="Seeded sample of training rows summarising the background of the MLP's DeepExplainer, the permutation fallback and GradientShap.",
+        description="Seeded sample of background rows (the reference rows, else the training rows) summarising the background of the MLP's DeepExplainer, the permutation fallback and GradientShap.",
+    )
+    permutations: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="Permutation SHAP (models no exact explainer fits): antithetic feature orders per explained row, each original feature one player (default: background_size, one order per background row; larger values are rounded up to a multiple of it). Work grows with max(permutations, background_size).",
     )
     local_rows: int = Field(
         20,
@@ -118,7 +125,14 @@ class ExplainCheck(Check):
         # the dashboard's what-if calls explain_rows with the same training rows, background_size
         # and generator, so it reproduces these values for an unedited row
         explanation = explain_rows(
-            model, background.X, X, rng=shap_rng(ctx.rng, model.name), background_size=p.background_size, p_pos=p_pos
+            model,
+            background.X,
+            X,
+            rng=shap_rng(ctx.rng, model.name),
+            background_size=p.background_size,
+            p_pos=p_pos,
+            permutations=p.permutations,
+            progress=_progress_log(ctx, model.name),
         )
         explanation.rows = rows
         ctx.shared[("shap", model.name)] = explanation
@@ -159,7 +173,7 @@ class ExplainCheck(Check):
 
         captum_seconds = None
         if model.torch_module is not None and p.captum_methods:
-            captum_seconds = self._captum(ctx, result, model, train.X, X, features, importance, explanation)
+            captum_seconds = self._captum(ctx, result, model, background.X, X, features, importance)
         start = time.perf_counter()
         sensitive = test.sensitive.iloc[rows].reset_index(drop=True)
         report_reliance(ctx, result, encoders, per_feature, features, share, sensitive, p.top_proxies)
@@ -173,6 +187,7 @@ class ExplainCheck(Check):
                     "rows_explained": n,
                     "base_value": explanation.base_value,
                     "additivity_error": explanation.additivity_error,
+                    "permutations": explanation.permutations or None,
                     "shap_seconds": round(explanation.seconds, 4),
                     "captum_seconds": captum_seconds,
                     "captum_ig_baseline": p.ig_baseline
@@ -209,7 +224,6 @@ class ExplainCheck(Check):
         X: Any,
         features: list[str],
         shap_importance: np.ndarray,
-        explanation: TabularShap,
     ) -> float:
         from audit.explain.captum_tab import LABEL, SHORT, captum_attributions
 
@@ -240,7 +254,7 @@ class ExplainCheck(Check):
         for attribution in attributions:
             short = SHORT[attribution.method]
             importance = global_importance(
-                to_features(attribution.values, explanation.columns, explanation.sources, features)
+                to_features(attribution.values, model.feature_names_out, model.feature_sources, features)
             )
             for feature, value in zip(features, importance, strict=True):
                 result.add(f"captum_{short}_importance", value, n=len(Z), group=feature)
@@ -273,3 +287,24 @@ class ExplainCheck(Check):
             x_label="share of total mean |attribution|",
         )
         return round(time.perf_counter() - start, 4)
+
+
+def _progress_log(ctx: Context, model_name: str, every: float = 0.1) -> Callable[[int, int], None] | None:
+    """A permutation-SHAP progress callback: a ``ctx.log`` line about every 10% of the rows, with an ETA."""
+    log = getattr(ctx, "log", None)
+    if log is None:
+        return None
+    start, shown = time.perf_counter(), [0.0]
+
+    def report(done: int, total: int) -> None:
+        fraction = done / total if total else 1.0
+        if fraction < 1.0 and fraction - shown[0] < every:
+            return
+        shown[0] = fraction
+        elapsed = time.perf_counter() - start
+        eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
+        log(
+            f"        {model_name} · explain: permutation SHAP {done}/{total} rows ({fraction:.0%}), {elapsed:.1f}s, ETA {eta:.1f}s"
+        )
+
+    return report

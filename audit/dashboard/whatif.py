@@ -91,12 +91,13 @@ class WhatIf:
     categories: dict[str, list[str]]
     rows: pd.DataFrame  # test rows, index = row id as text
     labels: pd.Series  # actual class per row id
-    train: pd.DataFrame  # the run's training rows: the explain check's background comes from them
+    train: pd.DataFrame  # the explain check's background rows: the run's reference rows, else its training rows
     background_size: int  # the explain check's ``background_size`` in this run
     shap_rng: Callable[[], np.random.Generator]  # a fresh copy of the run's SHAP generator per call
     positive: str
     seed: int
     notes: list[str] = field(default_factory=list)
+    permutations: int | None = None  # the explain check's ``permutations`` (permutation SHAP only)
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of the positive class (the ``score`` column of predictions.csv)."""
@@ -134,7 +135,7 @@ class WhatIf:
         X = row[self.features].reset_index(drop=True)
         score = self.score(X)
         shap = explain_rows(
-            self.model, self.train, X, rng=self.shap_rng(), background_size=self.background_size, p_pos=score
+            self.model, self.train, X, rng=self.shap_rng(), background_size=self.background_size, p_pos=score, permutations=self.permutations
         )
         features, per_feature = shap.by_feature(self.features)
         return RowExplanation(
@@ -206,7 +207,7 @@ def open_whatif(
     if len(bundle.schema.classes) != 2:
         raise WhatIfUnavailable("the what-if explains the positive-class score of binary targets only")
     model = _load_model(info, model_name, suite, bundle, seed, artefact)
-    background_size, explain_note = _explain_inputs(results, model_name)
+    background_size, permutations, explain_note = _explain_inputs(results, model_name)
     test = bundle.test
     ids = [str(i) for i in test.ids]
     rows = test.X.copy()
@@ -221,8 +222,9 @@ def open_whatif(
         },
         rows=rows,
         labels=pd.Series([str(bundle.schema.classes[k]) for k in test.y], index=rows.index),
-        train=bundle.train.X,
+        train=(bundle.background or bundle.test).X,  # the explain check's background: reference rows, else train
         background_size=background_size,
+        permutations=permutations,
         shap_rng=functools.partial(shap_rng, _run_rng(suite, bundle, {model_name: model}, seed, run_dir), model_name),
         positive=str(bundle.schema.positive_label),
         seed=seed,
@@ -242,7 +244,7 @@ def _run_rng(
     return Context(suite, bundle, models, seed, run_dir, log=lambda _message: None).rng
 
 
-def _explain_inputs(results: RunResults, model_name: str) -> tuple[int, str | None]:
+def _explain_inputs(results: RunResults, model_name: str) -> tuple[int, int | None, str | None]:
     """The explain check's ``background_size`` for this model, as results.json records it.
 
     Without an explain check in the run, the check's default is used and a note says so.
@@ -255,13 +257,14 @@ def _explain_inputs(results: RunResults, model_name: str) -> tuple[int, str | No
     if record is None:
         return (
             ExplainParams().background_size,
+            None,
             "the run has no explain check for this model, so its SHAP values use the check's default background size",
         )
     try:
         params = ExplainParams.model_validate(record.params)
     except ValidationError:
         raise WhatIfUnavailable(f"results.json records invalid explain parameters for '{model_name}'") from None
-    return params.background_size, None
+    return params.background_size, params.permutations, None
 
 
 def _gate_run_paths(results: RunResults, info: dict[str, Any], name: str, gate: PathGate) -> tuple[Path, Path | None]:

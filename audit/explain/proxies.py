@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
+
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 
 
 def as_categories(column: pd.Series, *, bins: int = 5) -> pd.Series:

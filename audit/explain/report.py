@@ -7,10 +7,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from audit.data.base import group_label
 from audit.explain.proxies import associations, mean_abs_by_group, top_proxies
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 
 if TYPE_CHECKING:
     from audit.checks.base import CheckResult

@@ -2,18 +2,24 @@
 
 - ``tree``: exact ``shap.TreeExplainer`` (tree-path-dependent) on ``model.estimator`` over the
   encoded matrix; it explains the raw margin, which for boosted classifiers is the log-odds.
-- ``linear``: ``shap.LinearExplainer`` with the mean of all encoded training rows as background;
+- ``linear``: ``shap.LinearExplainer`` with the mean of all encoded background rows as background;
   a row's SHAP values are then exactly ``coef * (x - mean)`` on the log-odds (decision function).
 - ``mlp`` with a ``torch_module``: ``shap.DeepExplainer`` on the module's logit, against a seeded
-  sample of ``background_size`` encoded training rows (never a full kernel background).
-- anything else: ``shap.PermutationExplainer`` on the positive-class probability, over the
-  encoded matrix (``model.proba_from_encoded``) when the adapter has one, else over the raw rows
-  with categorical features mapped to integer codes; background: a seeded sample. Each row's
-  feature order is drawn from the seed and the row's own values, so a row gets the same values
-  whichever other rows are explained with it.
+  sample of ``background_size`` encoded background rows (never a full kernel background).
+- a scikit-learn ``Pipeline`` that takes raw rows (a user's model file): ``tree`` and ``linear``
+  kinds are explained exactly as above on the final step, over ``pipeline[:-1]``'s output, when
+  each transformed column can be traced to one original feature (``audit.explain.pipeline``).
+- anything else: permutation SHAP (``audit.explain.permutation``) on the positive-class
+  probability, each original feature one player (a one-hot feature's columns move together),
+  against a seeded sample of ``background_size`` background rows: over the encoded matrix when the
+  model has one (``proba_from_encoded``, or a pipeline's traced transform), else over the raw
+  rows. Each row's feature orders are drawn from the seed and the row's own values, so a row gets
+  the same values whichever other rows are explained with it. ``permutations`` (default: the
+  background size, one antithetic order per background row) sets the work; ``progress`` is told
+  how many rows are done.
 
 ``explain_rows`` is the one entry point: the ``explain`` check explains its test rows with it, and
-the dashboard's what-if explains an edited row with it, from the same training rows, background
+the dashboard's what-if explains an edited row with it, from the same background rows, background
 size and generator (``shap_rng``), so an unedited row gets the values the check stored.
 ``TabularShap.by_feature`` folds encoded columns back onto the original features.
 
@@ -31,7 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
+
+Progress = Callable[[int, int], None]  # (rows done, rows in all), for permutation SHAP
 
 
 @dataclass
@@ -49,6 +58,7 @@ class TabularShap:
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # positions in the test set
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    permutations: int = 0  # antithetic permutations per row (permutation SHAP only)
 
     @property
     def base_value(self) -> float:
@@ -113,6 +123,8 @@ def explain_rows(
     rng: np.random.Generator,
     background_size: int = 100,
     p_pos: np.ndarray | None = None,
+    permutations: int | None = None,
+    progress: Progress | None = None,
 ) -> TabularShap:
     """SHAP values of ``model`` on the raw rows ``rows_X``, explainer chosen by ``model.kind``.
 
@@ -121,6 +133,7 @@ def explain_rows(
     permutation fallback; trees use their own training cover). ``rng``: one seed is drawn from it
     (``shap_rng`` gives the run's). ``p_pos``: the model's positive-class probability on
     ``rows_X`` (computed when not given); it names the output space of a margin explanation.
+    ``permutations`` and ``progress``: permutation SHAP only (see the module docstring).
     A row's values depend on the model, the training rows, the seed and that row only.
     """
     if p_pos is None:
@@ -133,7 +146,7 @@ def explain_rows(
             train_X,
             rows_X,
             np.asarray(p_pos, dtype=np.float64).reshape(-1),
-            background_size,
+            _Budget(background_size, permutations, progress),
             np.random.default_rng(seed),
             seed,
         )
@@ -141,13 +154,22 @@ def explain_rows(
     return result
 
 
+@dataclass
+class _Budget:
+    """How much background and permutation work the caller allows, and whom to tell progress."""
+
+    background_size: int
+    permutations: int | None = None
+    progress: Progress | None = None
+
+
 def _dispatch(
-    model: Any, train_X: Any, X: Any, p_pos: np.ndarray, background_size: int, rng: np.random.Generator, seed: int
+    model: Any, train_X: Any, X: Any, p_pos: np.ndarray, budget: _Budget, rng: np.random.Generator, seed: int
 ) -> TabularShap:
     try:
         Ztr, Z = model.transform(train_X), model.transform(X)
     except NotImplementedError:
-        return _raw_permutation(model, train_X, X, background_size, rng, seed)
+        return _pipeline(model, train_X, X, p_pos, budget, rng, seed)
     columns, sources = list(model.feature_names_out), dict(model.feature_sources)
     notes: list[str] = []
     kind, estimator = getattr(model, "kind", "other"), getattr(model, "estimator", None)
@@ -157,7 +179,9 @@ def _dispatch(
     if kind == "linear" and estimator is not None:
         attempts.append(("LinearExplainer", lambda: _linear(estimator, Ztr, Z, p_pos)))
     if kind == "mlp" and getattr(model, "torch_module", None) is not None:
-        attempts.append(("DeepExplainer", lambda: _deep(model.torch_module, Ztr, Z, p_pos, background_size, rng, seed)))
+        attempts.append(
+            ("DeepExplainer", lambda: _deep(model.torch_module, Ztr, Z, p_pos, budget.background_size, rng, seed))
+        )
     for name, attempt in attempts:
         try:
             result = attempt()
@@ -168,15 +192,84 @@ def _dispatch(
             )
     else:
         if not hasattr(model, "proba_from_encoded"):
-            return _raw_permutation(model, train_X, X, background_size, rng, seed)
-        result = _permutation(
-            lambda M: model.proba_from_encoded(M)[:, -1], Ztr, Z, background_size, rng, _row_seeds(seed, X), "encoded"
-        )
+            result = _raw_permutation(model, train_X, X, budget, rng, seed)
+        else:
+            result = _permutation(
+                lambda M: model.proba_from_encoded(M)[:, -1], Ztr, Z, columns, sources, budget, rng, _row_seeds(seed, X)
+            )
+        result.notes = notes + result.notes
+        return result
     if result.output_space == "margin":
         notes.append(
             "the explained output is the estimator's raw margin, which is not the log-odds of the positive class"
         )
     result.columns, result.sources, result.notes = columns, sources, notes + result.notes
+    return result
+
+
+def _pipeline(
+    model: Any, train_X: Any, X: Any, p_pos: np.ndarray, budget: _Budget, rng: np.random.Generator, seed: int
+) -> TabularShap:
+    """A model without an encoder of its own: when it is a Pipeline whose transform can be traced
+    per feature, explain its final step on the transformed rows (exactly for tree and linear kinds,
+    else by permutation over the transformed rows); otherwise permutation SHAP on the raw rows."""
+    from audit.explain.pipeline import Unmapped, column_sources, dense, split_pipeline
+
+    parts = split_pipeline(getattr(model, "estimator", None))
+    if parts is None or not isinstance(X, pd.DataFrame):
+        return _raw_permutation(model, train_X, X, budget, rng, seed)
+    transform, final = parts
+    kind, notes = getattr(model, "kind", "other"), []
+    try:
+        probe = train_X.iloc[np.unique(np.linspace(0, len(train_X) - 1, min(64, len(train_X))).astype(int))]
+        columns, sources = column_sources(transform, probe)
+        Ztr, Z = dense(transform.transform(train_X)), dense(transform.transform(X))
+    except Exception as exc:  # noqa: BLE001 - Unmapped, or a transformer that cannot name its columns
+        why = str(exc) if isinstance(exc, Unmapped) else f"{exc.__class__.__name__}: {exc}"
+        notes.append(
+            f"the pipeline's transform cannot be split per feature ({why}); explained the whole pipeline by permutation"
+        )
+        result = _raw_permutation(model, train_X, X, budget, rng, seed)
+        result.notes = notes + result.notes
+        return result
+    step = type(final).__name__
+    try:
+        if kind == "tree":
+            result = _tree(final, Z, p_pos)
+        elif kind == "linear":
+            result = _linear(final, Ztr, Z, p_pos)
+        else:
+            result = None
+    except Exception as exc:  # an estimator the specialised explainer does not know: fall back
+        notes.append(
+            f"the {kind} explainer could not explain the pipeline's final {step} ({exc.__class__.__name__}: {exc}); used the permutation explainer instead"
+        )
+        result = None
+    if result is not None:
+        if result.output_space == "margin":
+            notes.append(
+                "the explained output is the estimator's raw margin, which is not the log-odds of the positive class"
+            )
+        result.explainer += f" on the final {step} over the pipeline's {Z.shape[1]} transformed columns"
+        result.columns, result.sources, result.notes = columns, sources, notes + result.notes
+        return result
+    if hasattr(final, "feature_names_in_"):  # it was fitted on a DataFrame: give it the pipeline's raw rows
+        result = _raw_permutation(model, train_X, X, budget, rng, seed)
+    else:
+        k = _positive_column(final, Z[: min(len(Z), 50)], p_pos[: min(len(Z), 50)])
+        result = _permutation(  # the raw features are the players; only the encoding is done once
+            lambda M: np.asarray(final.predict_proba(M), dtype=np.float64)[:, k],
+            Ztr,
+            Z,
+            columns,
+            sources,
+            budget,
+            rng,
+            _row_seeds(seed, X),
+            features=[str(c) for c in X.columns],
+            where="raw",
+        )
+    result.notes = notes + result.notes
     return result
 
 
@@ -243,7 +336,12 @@ def _linear(estimator: Any, Ztr: np.ndarray, Z: np.ndarray, p_pos: np.ndarray) -
     output = np.asarray(estimator.decision_function(Z), dtype=np.float64).reshape(-1)
     values, base, output, space = _orient(values, base.reshape(-1) * np.ones(len(Z)), output, p_pos)
     return TabularShap(
-        "LinearExplainer (interventional)", space, f"mean of all {len(Ztr)} encoded training rows", values, base, output
+        "LinearExplainer (interventional)",
+        space,
+        f"mean of all {len(Ztr)} encoded background rows",
+        values,
+        base,
+        output,
     )
 
 
@@ -282,7 +380,7 @@ def _deep(
     return TabularShap(
         "DeepExplainer (DeepLIFT rescale)",
         space,
-        f"seeded sample of {len(rows)} encoded training rows",
+        f"seeded sample of {len(rows)} encoded background rows",
         values,
         base,
         output,
@@ -305,79 +403,73 @@ def _permutation(
     f: Callable[[np.ndarray], np.ndarray],
     Ztr: np.ndarray,
     Z: np.ndarray,
-    background_size: int,
+    columns: list[str],
+    sources: dict[str, str],
+    budget: _Budget,
     rng: np.random.Generator,
     row_seeds: np.ndarray,
-    where: str,
+    features: list[str] | None = None,
+    where: str = "encoded",
 ) -> TabularShap:
-    """One antithetic permutation per row (2d+1 evaluations): exact additivity, approximate values.
+    """Permutation SHAP over the encoded matrix, each original feature's columns one player.
 
-    Each row's permutation comes from its own seed (``_row_seeds``), so explaining a row alone or
-    among others gives the same values.
+    ``features``: the players, in order (default: the features the columns come from).
     """
-    import shap
+    from audit.explain.features import feature_order
+    from audit.explain.permutation import permutation_shap
 
     Ztr, Z = np.asarray(Ztr, dtype=np.float64), np.asarray(Z, dtype=np.float64)
-    rows = _sample(len(Ztr), background_size, rng)
-    masker = shap.maskers.Independent(Ztr[rows], max_samples=len(rows))
-    explainer = shap.PermutationExplainer(f, masker, seed=0)  # reseeded per row below
-    values, base = np.zeros(Z.shape), np.zeros(len(Z))
-    for i in range(len(Z)):
-        np.random.seed(int(row_seeds[i]))  # shap shuffles with numpy's global RNG (restored by the caller)
-        explanation = explainer(Z[i : i + 1], max_evals=2 * Z.shape[1] + 1, silent=True)
-        values[i] = np.asarray(explanation.values, dtype=np.float64).reshape(-1)
-        base[i] = float(np.ravel(explanation.base_values)[0])
-    output = np.asarray(f(Z), dtype=np.float64)
-    return TabularShap(
+    rows = _sample(len(Ztr), budget.background_size, rng)
+    features = feature_order(columns, sources) if features is None else features
+    players = [[j for j, c in enumerate(columns) if sources.get(c, c) == feature] for feature in features]
+    found = permutation_shap(
+        f,
+        Ztr[rows],
+        Z,
+        row_seeds=row_seeds,
+        permutations=budget.permutations,
+        players=players,
+        progress=budget.progress,
+    )
+    return _permutation_result(found, where, len(rows), features, Z.shape[1])
+
+
+def _permutation_result(found: Any, where: str, n_background: int, features: list[str], n_columns: int) -> TabularShap:
+    result = TabularShap(
         f"PermutationExplainer ({where} features)",
         "probability",
-        f"seeded sample of {len(rows)} {where} training rows",
-        values,
-        base,
-        output,
+        f"seeded sample of {n_background} {where} background rows",
+        found.values,
+        found.base_values,
+        found.output,
+        columns=list(features),
+        sources={f: f for f in features},
+        permutations=found.permutations,
     )
+    result.notes.append(
+        f"permutation SHAP: {found.permutations} antithetic feature orders per row, each of the "
+        f"{len(features)} original features one player ({n_columns} columns), "
+        f"{found.evaluations} model evaluations; additivity is exact, the values are estimates"
+    )
+    return result
 
 
 def _raw_permutation(
-    model: Any, train_X: pd.DataFrame, X: pd.DataFrame, background_size: int, rng: np.random.Generator, seed: int
+    model: Any, train_X: Any, X: Any, budget: _Budget, rng: np.random.Generator, seed: int
 ) -> TabularShap:
-    """Permutation SHAP over the raw features, categoricals as integer codes decoded per call."""
-    columns = [str(c) for c in X.columns]
-    categories = {
-        c: sorted(pd.concat([train_X[c], X[c]]).dropna().astype(str).unique())
-        for c in columns
-        if not pd.api.types.is_numeric_dtype(train_X[c])
-    }
+    """Permutation SHAP over the raw rows: each column one player, the model re-encodes them."""
+    from audit.explain.permutation import permutation_shap
 
-    def encode(frame: pd.DataFrame) -> np.ndarray:
-        parts = [
-            pd.Categorical(frame[c].astype(object).where(frame[c].notna()), categories=categories[c]).codes.astype(
-                np.float64
-            )
-            if c in categories
-            else frame[c].to_numpy(dtype=np.float64)
-            for c in columns
-        ]
-        return np.column_stack(parts)
-
-    def decode(M: np.ndarray) -> pd.DataFrame:
-        data = {}
-        for j, c in enumerate(columns):
-            if c in categories:
-                codes = np.rint(M[:, j]).astype(int)
-                data[c] = [categories[c][k] if k >= 0 else np.nan for k in codes]
-            else:
-                data[c] = M[:, j]
-        return pd.DataFrame(data)
-
-    result = _permutation(
-        lambda M: model.predict_proba(decode(M))[:, -1],
-        encode(train_X),
-        encode(X),
-        background_size,
-        rng,
-        _row_seeds(seed, X),
-        "raw",
+    train_X, X = pd.DataFrame(train_X), pd.DataFrame(X)
+    rows = _sample(len(train_X), budget.background_size, rng)
+    background = train_X.iloc[rows].reset_index(drop=True)
+    found = permutation_shap(
+        lambda frame: np.asarray(model.predict_proba(frame), dtype=np.float64)[:, -1],
+        background,
+        X.reset_index(drop=True),
+        row_seeds=_row_seeds(seed, X),
+        permutations=budget.permutations,
+        progress=budget.progress,
     )
-    result.columns, result.sources = columns, {c: c for c in columns}
-    return result
+    columns = [str(c) for c in X.columns]
+    return _permutation_result(found, "raw", len(rows), columns, len(columns))
