@@ -179,8 +179,9 @@ def audit(
 
 
 def _models(model: Any) -> dict[str, Any]:
-    from audit.suite import NAME_PATTERN
     import re
+
+    from audit.suite import NAME_PATTERN
 
     if isinstance(model, Mapping):
         if not model:

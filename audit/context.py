@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,6 +122,20 @@ class Context:
         derived = spec.model_copy(update={"name": f"{model.name}~{label}", "params": params})
         adapter, _info = build_model(derived, index, self.suite, bundle, self.seed)
         return adapter, ""
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, label: str = "") -> list[Any]:
+        """``[fn(item) for item in items]``: shard-keyed work a check can hand to the backend.
+
+        Locally the items run in order in this process; with ``execution: {backend: ray}`` the
+        engine replaces this with Ray tasks. ``fn`` must be picklable and depend only on its
+        item: draw randomness from a generator seeded by the item's own key (``ctx.rng(...,
+        shard)``), never from a generator shared across items, so both backends give the same
+        numbers. ``label`` names the work in progress lines.
+        """
+        runner = getattr(self, "_map", None)
+        if runner is not None:
+            return runner(fn, items, label)
+        return [fn(item) for item in items]
 
     def rng(self, *keys: Any) -> np.random.Generator:
         """A generator seeded by the run seed and ``keys``, independent of call order."""

@@ -324,6 +324,25 @@ class OutputSpec(Strict):
         return value
 
 
+class ExecutionSpec(Strict):
+    """Where the work runs: this process (default) or a Ray cluster.
+
+    With ``ray``, independent (model, check) steps and the shard-keyed work inside checks
+    (``Context.map``: bootstrap blocks, SHAP rows, attack rows, TextAttack examples) run as Ray
+    tasks. Every shard draws from its own seeded generator, so the numbers equal the local run's.
+    """
+
+    backend: Literal["local", "ray"] = Field("local", description="local: this process; ray: Ray tasks.")
+    address: str | None = Field(None, description="Ray cluster address (e.g. ray://head:10001 or auto); default: start a local Ray.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a Ray started locally (default: all).")
+
+    @model_validator(mode="after")
+    def _ray_only(self) -> ExecutionSpec:
+        if self.backend == "local" and (self.address is not None or self.num_cpus is not None):
+            raise ValueError("'address' and 'num_cpus' are for backend: ray")
+        return self
+
+
 class Suite(Strict):
     """A whole audit: data, models, checks and the gates that decide the exit code."""
 
@@ -336,6 +355,7 @@ class Suite(Strict):
     checks: list[CheckSpec] = Field(min_length=1)
     gates: list[GateSpec] = Field(default_factory=list)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     integrity: bool = Field(
         True,
         description="Run the integrity pillar (train/test overlap, leakage, a model trained on the test rows) with its default gates even when 'checks' does not list it.",

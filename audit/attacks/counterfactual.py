@@ -18,11 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from audit.data.base import Schema
 from audit.errors import CheckError
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 from audit.registry import suggest
 
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, model_validator
 
 from audit.checks.base import Check, CheckParams, CheckResult, MetricSpec
 from audit.errors import CheckError
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 from audit.registry import suggest
 
 if TYPE_CHECKING:

@@ -37,12 +37,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from audit.checks import integrity_stats as st
 from audit.checks.base import Check, CheckParams, CheckResult, MetricSpec
 from audit.checks.integrity_model import ModelIntegrityCheck, ModelIntegrityParams
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 from audit.results import NOT_APPLICABLE
 
 if TYPE_CHECKING:

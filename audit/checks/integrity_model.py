@@ -17,15 +17,14 @@ the data leaks (the ``data`` variant says where). See :mod:`audit.checks.integri
 
 from __future__ import annotations
 
-from audit.results import NOT_APPLICABLE
-
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from audit.checks.base import Check, CheckParams, CheckResult, MetricSpec
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
+from audit.results import NOT_APPLICABLE
 
 if TYPE_CHECKING:
     from audit.context import Context

@@ -18,7 +18,8 @@ import re
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 
 _SPACE = re.compile(r"\s+")
 

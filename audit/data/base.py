@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 
 INTERSECTION_SEP = "&"
 
@@ -60,7 +61,7 @@ class Dataset:
     name: str
     X: Any
     y: np.ndarray
-    sensitive: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sensitive: pd.DataFrame = field(default_factory=lambda: pd.DataFrame())
     ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:

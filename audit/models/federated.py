@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from audit.data.base import Dataset, Schema
 from audit.errors import ModelError
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 from audit.models.preprocess import make_preprocessor
 from audit.models.torch_mlp import CreditMLPParams, CreditMLPRecipe, TorchTabularModel, build_mlp
 

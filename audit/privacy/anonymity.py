@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 
 MISSING = "(missing)"
 # columns of ``AnonymityReport.classes`` besides the quasi-identifiers (names no data column uses)

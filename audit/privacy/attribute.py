@@ -12,7 +12,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
+
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 
 CLIP = 1e-6
 

@@ -17,11 +17,11 @@ import operator
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from audit.data.base import Dataset
 from audit.errors import CheckError
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 from audit.registry import suggest
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"

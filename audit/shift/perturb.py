@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 
 KINDS = ("noise", "missing", "resample")
 

@@ -18,7 +18,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+
+from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 
 MISSING = "(missing)"
 
