@@ -227,6 +227,7 @@ def _worst(metrics: list[Metric], per_metric: int = 2) -> list[Metric]:
 SECTIONS = {  # card section -> (title, pillars it shows, what to say when none ran)
     "robustness": ("## Robustness and distribution shift", ROBUSTNESS_PILLARS, "Not assessed: this run has no robustness, shift or drift checks."),
     "privacy": ("## Privacy", ("privacy",), "Not assessed: this run has no privacy check (membership inference, attribute inference, anonymisation)."),
+    "integrity": ("## Data and evaluation integrity", ("integrity",), "Not assessed: this run has no integrity check (train/test overlap, leakage, a model trained on its test rows)."),
 }
 
 
@@ -344,6 +345,7 @@ def render_card(results: RunResults) -> str:
         _fairness(results),
         _findings(results, "robustness"),
         _findings(results, "privacy"),
+        _findings(results, "integrity"),
         _findings(results, "other"),
         _limitations(results),
         _provenance(results),

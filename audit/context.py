@@ -48,6 +48,13 @@ def content_key(dataset: Dataset) -> str:
     return key
 
 
+def keyed_rng(seed: int, *keys: Any) -> np.random.Generator:
+    """``Context.rng`` without a context: what a shard shipped to another process seeds itself with
+    (``keyed_rng(ctx.seed, *keys)`` is ``ctx.rng(*keys)``)."""
+    digest = hashlib.sha256(repr(keys).encode()).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
 class Context:
     """What a check sees: data, models, the shared prediction cache, seeded RNGs, a folder."""
 
@@ -61,6 +68,8 @@ class Context:
         self.shared: dict[Any, Any] = {}
         self._predictions: dict[tuple[str, str, str], tuple[Dataset, Predictions]] = {}
         self.predict_calls = 0
+        # set by the execution backend (audit.execution) to run ``map``'s items elsewhere
+        self._map: Callable[[Callable[[Any], Any], Sequence[Any], str], list[Any]] | None = None
 
     @property
     def schema(self):  # noqa: ANN201 - Schema, kept light for readers
@@ -89,13 +98,16 @@ class Context:
         return derived
 
     def retrain_refusal(self, model: ModelAdapter) -> str | None:
-        """Why ``model`` cannot be retrained on other rows (None when it can)."""
+        """Why ``model`` cannot be retrained on other rows (None when it can, or when the
+        context has no suite to say: ``retrain`` then decides)."""
+        if self.suite is None:
+            return None
         specs = [m.name for m in self.suite.models]
         if model.name not in specs:
             return f"model '{model.name}' is not declared in the suite, so its recipe is unknown"
         spec = self.suite.models[specs.index(model.name)]
         if spec.recipe is None or spec.load is not None:
-            source = f"loaded from {spec.load.source}" if spec.load is not None else ("predictions-only" if spec.predictions is not None else "handed over in memory")
+            source = f"loaded from a file ({spec.load.source})" if spec.load is not None else ("predictions-only" if spec.predictions is not None else "handed over in memory")
             return f"model '{model.name}' is {source}; without its training recipe it cannot be retrained"
         if len(self.data.train) == 0:
             return "the run has no training rows (evaluation-only)"
@@ -139,8 +151,7 @@ class Context:
 
     def rng(self, *keys: Any) -> np.random.Generator:
         """A generator seeded by the run seed and ``keys``, independent of call order."""
-        digest = hashlib.sha256(repr(keys).encode()).digest()
-        return np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
+        return keyed_rng(self.seed, *keys)
 
     def artefact_dir(self, model: str, check: str) -> Path:
         folder = self.run_dir / "artefacts" / model / check

@@ -189,8 +189,8 @@ def test_gates_are_checked_against_models_checks_and_declared_metrics(tmp_path):
     text += "  - {metric: 'lr/performance', op: '>=', threshold: 0.5}\n"
     where = tmp_path / "suite.yaml"
     assert error_of(tmp_path, text).splitlines() == [
-        f"{where}: gates[0].metric: no model matches 'gmb'; available: lr",
-        f"{where}: gates[1].metric: no check of the suite matches 'fairnes'; available: performance",
+        f"{where}: gates[0].metric: no model matches 'gmb'; available: data, lr ('data' is for the data-scoped checks: integrity)",
+        f"{where}: gates[1].metric: no check of the suite matches 'fairnes'; available: integrity, performance",  # integrity runs by default
         f"{where}: gates[2].metric: no metric of check 'performance' matches 'acc'; available: accuracy, balanced_accuracy, "
         "brier, ece, f1, log_loss, macro_f1, macro_precision, macro_recall, pr_auc, precision, recall, roc_auc",
         f"{where}: gates[5].metric: cannot match any metric: expected '<model>/<check>/<metric>' with an optional "

@@ -51,7 +51,10 @@ def rejudge(results: Any, suite: Any = None) -> Any:
     from audit.suite import GateSpec
 
     if suite is not None:
-        specs = suite.effective_gates()  # with the default gates of checks the suite does not gate
+        from audit.gates import _matches
+
+        # the policy's own gates, and the default gates of its checks where the run measured them
+        specs = [g for g in suite.effective_gates() if g in suite.gates or _matches(g.metric, results.metrics)]
     else:  # the run's own gates, as stored (one concrete metric path per outcome)
         specs = [
             GateSpec(metric=g.metric, op=g.op, threshold=g.threshold, on=g.on, severity=g.severity)

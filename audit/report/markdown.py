@@ -12,7 +12,7 @@ from audit.results import GateOutcome, RunResults
 
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;", "`": "&#96;"}
 _MD_SPECIAL = frozenset("\\*_[]!~#")  # emphasis, links/images, strike-through, headings
-ICONS = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "⛔ error"}
+ICONS = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "⛔ error", "skipped": "➖ skipped"}
 
 
 def md_escape(value: object, *, limit: int = 500) -> str:
@@ -37,7 +37,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def gate_rows(gates: list[GateOutcome]) -> list[list[str]]:
-    order = {"error": 0, "fail": 1, "warn": 2, "pass": 3}
+    order = {"error": 0, "fail": 1, "warn": 2, "pass": 3, "skipped": 4}
     rows = []
     for gate in sorted(gates, key=lambda g: order[g.status]):
         rows.append(
@@ -51,14 +51,14 @@ def verdict_markdown(results: RunResults, *, fail_on: str = "fail", title: str |
     from audit.gates import exit_code
 
     code = exit_code(results.status, fail_on)
-    counts = {s: sum(g.status == s for g in results.gates) for s in ("pass", "warn", "fail", "error")}
+    counts = {s: sum(g.status == s for g in results.gates) for s in ("pass", "warn", "fail", "error", "skipped")}
     heading = title or f"audit · {results.suite.get('name', '?')}"
     lines = [
         f"### {md_escape(heading)}: {ICONS[results.status].upper()}",
         "",
         f"Run {md_escape(results.run_id)} · exit code {code} "
         f"({'release may proceed' if code == 0 else 'release blocked'}; fail on {fail_on}) · "
-        f"{len(results.gates)} gates: {counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail, {counts['error']} error",
+        f"{len(results.gates)} gates: {counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail, {counts['error']} error" + (f", {counts['skipped']} skipped" if counts["skipped"] else ""),
         "",
     ]
     if results.gates:

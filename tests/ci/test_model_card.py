@@ -26,6 +26,7 @@ def test_card_of_the_credit_run(credit_run):
         "Fairness",
         "Robustness and distribution shift",
         "Privacy",
+        "Data and evaluation integrity",  # the integrity pillar every run adds
         *(["Other checks"] if any(c.check not in ("performance", "fairness") for c in r.checks) else []),
         "Limitations",
         "Provenance",

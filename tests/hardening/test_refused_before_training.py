@@ -171,10 +171,10 @@ def test_every_bad_gate_is_listed_before_the_run(tmp_path, cache):
     suite = case(tmp_path, gates=gates)
     err = refused(suite, cache)
     expected = [
-        f"{suite}: gates[0].metric: no model matches 'gmb'; available: lr",
-        f"{suite}: gates[1].metric: no check of the suite matches 'performence'; did you mean 'performance'? available: fairness, performance",
+        f"{suite}: gates[0].metric: no model matches 'gmb'; available: data, lr ('data' is for the data-scoped checks: integrity)",
+        f"{suite}: gates[1].metric: no check of the suite matches 'performence'; did you mean 'performance'? available: fairness, integrity, performance",
         f"{suite}: gates[2].metric: no metric of check 'performance' matches 'acuracy'; did you mean 'accuracy'? available: ",
-        f"{suite}: gates[4].metric: no model matches 'data'; available: lr",
+        f"{suite}: gates[4].metric: check 'performance' does not run on 'data'; checks that do: integrity",  # the implicit integrity pillar
         f"{suite}: gates[5].metric: no metric of check 'fairness' matches 'demographic_parity_diff'; did you mean 'demographic_parity_difference'?",
     ]
     for line in expected:
