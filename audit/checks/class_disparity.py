@@ -3,7 +3,10 @@
 For image data there are no sensitive attributes; the per-class view is the fairness question
 ("does the model fail some digits much more than others?"). Per replicate of one bootstrap over
 test rows we take the worst and best class's recall, precision and F1, so the gaps carry honest
-intervals (the worst class may differ between replicates). Gateable paths include
+intervals (the worst class may differ between replicates). A replicate is drawn from the counts:
+resampling the n test rows puts a multinomial(n, cells / n) number of them in the cells of the
+confusion matrix (``audit.metrics.bootstrap``), so memory is O(B x K^2), not O(B x n); blocks of
+replicates are seeded by ``ctx.rng("class_disparity", model, "confusion", "block", b)``. Gateable paths include
 ``<model>/fairness/worst_class_recall`` and ``.../recall_gap``.
 """
 
@@ -17,7 +20,8 @@ from pydantic import Field
 from audit.checks.base import Check, CheckParams, CheckResult
 from audit.errors import CheckError
 from audit.metrics import multiclass as mc
-from audit.metrics.binary import bootstrap_indices, percentile_ci
+from audit.metrics.binary import percentile_ci
+from audit.metrics.bootstrap import bootstrap_table
 
 if TYPE_CHECKING:
     from audit.context import Context
@@ -64,8 +68,11 @@ class ClassDisparityCheck(Check):
             raise CheckError("class_disparity needs at least two classes present in the test set")
         boot_per, boot_counts = None, None
         if p.bootstrap:
-            idx = bootstrap_indices(len(y), p.bootstrap, ctx.rng(self.name, model.name))
-            boot_counts = mc.confusion_matrices(y, y_hat, k, idx)
+            def rng_of(b: int) -> np.random.Generator:
+                return ctx.rng(self.name, model.name, "confusion", "block", b)
+
+            # the whole confusion matrix is one stratum: a multinomial over its k x k cells
+            boot_counts = bootstrap_table(ctx, counts.reshape(1, k * k), p.bootstrap, rng_of, label="class_disparity bootstrap").reshape(-1, k, k)
             boot_per = mc.per_class_from_counts(boot_counts)
         for metric in mc.PER_CLASS:
             values = np.where(present, per[metric], np.nan)

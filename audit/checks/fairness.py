@@ -32,9 +32,15 @@ Small groups (``small_groups``, a group is small below ``min_group_size`` test r
 pools them into one group named ``(other)`` for the disparities (its counts are the sum of the
 members'). Per-group rates are reported for every group in every mode, with their ``n``.
 
-Bootstrap: rows are resampled within each (group, label) cell, so every replicate keeps the
+Bootstrap: rows are resampled within each (group, label) stratum, so every replicate keeps the
 sample's per-group label counts and a rate defined in the sample stays defined (only precision
-and the ratios can become undefined in a replicate). Replicates where a metric is undefined are
+and the ratios can become undefined in a replicate). The resampling is drawn from the counts:
+resampling a stratum's rows with replacement puts a multinomial number of them in each
+predicted class (a binomial for a binary decision), so each replicate is a multinomial draw over
+the stratum's confusion cells (``audit.metrics.bootstrap.bootstrap_table``): memory is
+O(B x cells), not O(B x rows). Replicates come in blocks of ``audit.metrics.bootstrap.BLOCK``,
+block ``b`` seeded by ``ctx.rng("fairness", model, column, "block", b)`` and run through
+``ctx.map``. Replicates where a metric is undefined are
 dropped and counted (a warning, and ``replicates_used`` / ``replicates_dropped`` in the tables);
 the interval is the percentile interval of the kept ones. A disparity is computed on every
 replicate over the same groups as its point value.
@@ -57,7 +63,9 @@ from pydantic import Field
 from audit.checks.base import Check, CheckParams, CheckResult
 from audit.data.base import group_label
 from audit.errors import CheckError
-from audit.metrics.binary import bootstrap_indices, percentile_ci, rates_from_counts
+from audit.lazy import pandas as pd
+from audit.metrics.binary import percentile_ci, rates_from_counts
+from audit.metrics.bootstrap import bootstrap_table
 
 if TYPE_CHECKING:
     from audit.context import Context
@@ -111,26 +119,61 @@ class FairnessParams(CheckParams):
     )
 
 
+def ovr_counts(cm: np.ndarray) -> np.ndarray:
+    """One-vs-rest confusion counts ``[[tn, fp], [fn, tp]]`` per class from K x K confusion
+    matrices ``cm[..., actual, predicted]``: shape (..., K, 2, 2). Class k's binary counts follow
+    from its row, column and diagonal."""
+    cm = np.asarray(cm)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    fn, fp = cm.sum(axis=-1) - tp, cm.sum(axis=-2) - tp
+    tn = cm.sum(axis=(-2, -1))[..., None] - tp - fn - fp
+    return np.stack([np.stack([tn, fp], axis=-1), np.stack([fn, tp], axis=-1)], axis=-2)
+
+
+def group_confusion(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, n_groups: int, n_classes: int) -> np.ndarray:
+    """K x K confusion matrix of every group, ``cm[group, actual, predicted]``: one bincount."""
+    key = np.asarray(groups, dtype=np.int64).ravel() * n_classes  # one new array, updated in place
+    key += np.asarray(y, dtype=np.int64).ravel()
+    key *= n_classes
+    key += np.asarray(pred, dtype=np.int64).ravel()
+    return np.bincount(key, minlength=n_groups * n_classes * n_classes).reshape(n_groups, n_classes, n_classes)
+
+
 def class_counts(
     y: np.ndarray, pred: np.ndarray, groups: np.ndarray, n_groups: int, n_classes: int, idx: np.ndarray | None = None
 ) -> np.ndarray:
     """One-vs-rest confusion counts ``[[tn, fp], [fn, tp]]`` per group and class.
 
     y, pred: class codes 0..n_classes-1; groups: codes 0..n_groups-1. Shape (G, K, 2, 2), or
-    (B, G, K, 2, 2) for a 2-D ``idx``. One bincount over ``(b, group, y, pred)`` gives the full
-    K x K confusion matrix of every replicate and group; class k's binary counts follow from its
-    row, column and diagonal. For K = 2, class 1 equals ``group_confusion_counts``.
+    (B, G, K, 2, 2) for a 2-D ``idx`` of row indices. One bincount over ``(b, group, y, pred)``
+    gives the full K x K confusion matrix of every replicate and group (:func:`ovr_counts`).
+    For K = 2, class 1 equals ``group_confusion_counts``.
     """
+    if idx is None:
+        return ovr_counts(group_confusion(y, pred, groups, n_groups, n_classes))
     y, pred, groups = (np.asarray(a).ravel().astype(np.int64) for a in (y, pred, groups))
-    ix = np.arange(y.size)[None, :] if idx is None else np.asarray(idx)
+    ix = np.asarray(idx)
     n_rep, cell = ix.shape[0], n_groups * n_classes * n_classes
     key = ((groups * n_classes + y) * n_classes + pred)[ix] + cell * np.arange(n_rep)[:, None]
     cm = np.bincount(key.ravel(), minlength=cell * n_rep).reshape(n_rep, n_groups, n_classes, n_classes)
-    tp = np.diagonal(cm, axis1=2, axis2=3)
-    fn, fp = cm.sum(axis=3) - tp, cm.sum(axis=2) - tp
-    tn = cm.sum(axis=(2, 3))[..., None] - tp - fn - fp
-    out = np.stack([np.stack([tn, fp], axis=-1), np.stack([fn, tp], axis=-1)], axis=-2)
-    return out[0] if idx is None else out
+    return ovr_counts(cm)
+
+
+def group_codes(groups: Any) -> tuple[list[str], np.ndarray]:
+    """Sorted group names and each row's code: ``np.unique(groups.to_numpy(dtype=str),
+    return_inverse=True)``, computed by hashing the rows first (``pd.factorize``) so only the
+    distinct values are turned into strings and sorted (values with equal strings merge)."""
+    series = pd.Series(groups)
+    codes, uniques = pd.factorize(series)  # missing values: code -1, converted row by row below
+    strings = pd.Series(uniques).to_numpy(dtype=str)
+    missing = codes < 0
+    if missing.any():  # None, nan, pd.NA... keep their own strings ('None', 'nan', ...)
+        extra, inv = np.unique(series[missing].to_numpy(dtype=str), return_inverse=True)
+        codes = codes.copy()
+        codes[missing] = strings.size + inv
+        strings = np.concatenate([strings, extra])
+    names, remap = np.unique(strings, return_inverse=True)
+    return [str(v) for v in names], remap.astype(np.int64)[codes]
 
 
 def _spread(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,8 +256,7 @@ class FairnessCheck(Check):
         group_rows: list[dict[str, Any]] = []
         disparity_rows: list[dict[str, Any]] = []
         for column in columns:
-            rng = ctx.rng(self.name, result.model, column)
-            g, d = self._column(result, rng, column, classes, y, y_hat, test.groups(column).to_numpy(dtype=str))
+            g, d = self._column(result, ctx, column, classes, y, y_hat, test.groups(column))
             group_rows += g
             disparity_rows += d
         result.table("groups", group_rows)
@@ -224,12 +266,11 @@ class FairnessCheck(Check):
     # ------------------------------------------------------------------ one sensitive column
 
     def _column(
-        self, result: CheckResult, rng: np.random.Generator, column: str, classes: list[str],
-        y: np.ndarray, y_hat: np.ndarray, groups: np.ndarray,
+        self, result: CheckResult, ctx: Context, column: str, classes: list[str],
+        y: np.ndarray, y_hat: np.ndarray, groups: Any,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         p: FairnessParams = self.params
-        uniq, codes = np.unique(groups, return_inverse=True)
-        names = [str(v) for v in uniq]
+        names, codes = group_codes(groups)
         labels = [group_label(column, v) for v in names]
         n_groups, n_classes = len(names), len(classes)
         sizes = np.bincount(codes, minlength=n_groups)
@@ -239,11 +280,15 @@ class FairnessCheck(Check):
             listed = ", ".join(f"{labels[g]} (n={sizes[g]})" for g in np.flatnonzero(small))
             what = "are left out of the disparities" if p.small_groups == "exclude" else f"are merged into one group '{MERGED}' (n={sizes[small].sum()}) for the disparities"
             result.warn(f"{column}: groups below min_group_size={p.min_group_size} test rows {what} (small_groups='{p.small_groups}'): {listed}")
-        # row 0: the sample; rows 1..B: replicates resampled within each (group, label) cell
-        counts = class_counts(y, y_hat, codes, n_groups, n_classes)[None]
+        # row 0: the sample; rows 1..B: replicates resampled within each (group, label) stratum,
+        # drawn as multinomial counts over the stratum's predicted classes (bootstrap_table)
+        cm = group_confusion(y, y_hat, codes, n_groups, n_classes)[None]  # (1, G, K, K)
         if p.bootstrap:
-            idx = bootstrap_indices(len(y), p.bootstrap, rng, strata=codes * n_classes + y)
-            counts = np.concatenate([counts, class_counts(y, y_hat, codes, n_groups, n_classes, idx)])
+            def rng_of(b: int) -> np.random.Generator:
+                return ctx.rng(self.name, result.model, column, "block", b)
+
+            cm = np.concatenate([cm, bootstrap_table(ctx, cm[0], p.bootstrap, rng_of, label=f"fairness bootstrap [{column}]")])
+        counts = ovr_counts(cm)  # (1 + B, G, K, 2, 2)
         views = [1] if n_classes == 2 else list(range(n_classes))
         group_rows, disparity_rows, per_class = [], [], {}
         for k in views:
@@ -263,8 +308,7 @@ class FairnessCheck(Check):
 
     def _warn_small(self, result: CheckResult, labels: list[str], codes: np.ndarray, y: np.ndarray, classes: list[str]) -> None:
         p: FairnessParams = self.params
-        per = np.zeros((len(labels), len(classes)), dtype=np.int64)
-        np.add.at(per, (codes, y), 1)
+        per = np.bincount(codes * len(classes) + np.asarray(y, dtype=np.int64), minlength=len(labels) * len(classes)).reshape(len(labels), len(classes))
         for g, label in enumerate(labels):
             n = int(per[g].sum())
             if n >= p.min_group_size and per[g].min() >= 5:

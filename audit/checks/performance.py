@@ -1,8 +1,13 @@
 """``performance``: headline classification metrics with bootstrap intervals, overall and per slice.
 
-All metrics come from one vectorised pass over the bootstrap replicates
-(``audit.metrics.binary``; ``audit.metrics.multiclass`` for more than two classes), which equals
-scikit-learn on every replicate. Multiclass targets get macro averages overall and precision /
+Point estimates come from ``audit.metrics.binary`` (``audit.metrics.multiclass`` for more than
+two classes), which equal scikit-learn. The bootstrap never materialises a (B, n) index matrix:
+a replicate is its multinomial(n, 1/n) row counts, summed per cell of one sorted table of the
+rows, and every metric (ROC / PR-AUC included, from cumulative weighted TP / FP over one sort of
+the scores) follows from those sums (``audit.metrics.bootstrap``); on the same replicate the
+numbers equal scikit-learn. Replicates come in blocks of ``audit.metrics.bootstrap.BLOCK``, block
+``b`` of a slice seeded by ``ctx.rng("performance", model, <slice or "overall">, "block", b)``
+and run through ``ctx.map``. Multiclass targets get macro averages overall and precision /
 recall / F1 per class (group ``class=<label>``); the check only reads predictions, so it serves
 every modality.
 """
@@ -22,11 +27,11 @@ from audit.metrics.binary import (
     METRICS,
     UNDEFINED,
     binary_metrics,
-    bootstrap_indices,
     calibration_curve,
     confusion_counts,
     percentile_ci,
 )
+from audit.metrics.bootstrap import bootstrap_binary, bootstrap_multiclass
 
 if TYPE_CHECKING:
     from audit.context import Context
@@ -58,9 +63,8 @@ class PerformanceCheck(Check):
         test = ctx.data.test
         pred = ctx.predict(model, test)
         y, y_hat, score = test.y, pred.pred, pred.score
-        rng = ctx.rng(self.name, model.name)
 
-        self._measure(result, y, y_hat, score, rng, None)
+        self._measure(ctx, result, y, y_hat, score, None)
         cm = confusion_counts(y, y_hat)
         labels = [str(c) for c in ctx.schema.classes]
         result.table("confusion_matrix", [{"actual": labels[i], **{f"predicted {labels[j]}": int(cm[i, j]) for j in range(2)}} for i in range(2)])
@@ -75,16 +79,24 @@ class PerformanceCheck(Check):
             diagonal=True, x_label="mean predicted probability", y_label="observed frequency", value_range=(0.0, 1.0),
         )
         if p.slices:
-            self._slices(ctx, result, y, y_hat, score, rng)
+            self._slices(ctx, result, y, y_hat, score)
         return result
 
-    def _measure(self, result: CheckResult, y: np.ndarray, y_hat: np.ndarray, score: np.ndarray, rng: np.random.Generator, group: str | None) -> dict[str, float]:
+    def _rng_of(self, ctx: Context, result: CheckResult, group: str | None):  # noqa: ANN202 - block -> Generator
+        def rng_of(b: int) -> np.random.Generator:
+            return ctx.rng(self.name, result.model, group or "overall", "block", b)
+
+        return rng_of
+
+    def _measure(self, ctx: Context, result: CheckResult, y: np.ndarray, y_hat: np.ndarray, score: np.ndarray, group: str | None) -> dict[str, float]:
         p: PerformanceParams = self.params
         point = binary_metrics(y, y_hat, score, n_bins=p.calibration_bins)
         boots = None
         if p.bootstrap:
-            idx = bootstrap_indices(len(y), p.bootstrap, rng)
-            boots = binary_metrics(y, y_hat, score, idx, n_bins=p.calibration_bins)
+            boots = bootstrap_binary(
+                ctx, y, y_hat, score, p.bootstrap, self._rng_of(ctx, result, group),
+                n_bins=p.calibration_bins, label=f"performance bootstrap [{group or 'overall'}]",
+            )
         for name in METRICS:
             ci = percentile_ci(boots[name], p.confidence) if boots is not None else None
             value = float(point[name])
@@ -98,7 +110,7 @@ class PerformanceCheck(Check):
                     )
         return {k: float(v) for k, v in point.items()}
 
-    def _slices(self, ctx: Context, result: CheckResult, y: np.ndarray, y_hat: np.ndarray, score: np.ndarray, rng: np.random.Generator) -> None:
+    def _slices(self, ctx: Context, result: CheckResult, y: np.ndarray, y_hat: np.ndarray, score: np.ndarray) -> None:
         p: PerformanceParams = self.params
         rows_out = []
         for column in ctx.schema.group_columns:
@@ -109,7 +121,7 @@ class PerformanceCheck(Check):
                 label = group_label(column, value)
                 if len(rows) < p.min_group_size:
                     result.warn(f"slice {label} has {len(rows)} test rows (< {p.min_group_size}); its metrics are unreliable")
-                point = self._measure(result, y[rows], y_hat[rows], score[rows], rng, label)
+                point = self._measure(ctx, result, y[rows], y_hat[rows], score[rows], label)
                 rows_out.append({"slice": label, "n": int(len(rows)), **{k: point[k] for k in METRICS}})
                 labels.append(str(value))
                 for name in HEADLINE:
@@ -123,11 +135,9 @@ class PerformanceCheck(Check):
         test, labels = ctx.data.test, [str(c) for c in ctx.schema.classes]
         proba = ctx.predict(model, test).proba
         y, y_hat = test.y, proba.argmax(axis=1)
-        rng = ctx.rng(self.name, model.name)
-        self._measure_multiclass(result, y, y_hat, proba, rng, None)
-        idx = bootstrap_indices(len(y), p.bootstrap, rng) if p.bootstrap else None
+        confusion = self._measure_multiclass(ctx, result, y, y_hat, proba, None)
         per = mc.per_class_metrics(y, y_hat, len(labels))
-        boots = mc.per_class_metrics(y, y_hat, len(labels), idx) if idx is not None else None
+        boots = mc.per_class_from_counts(confusion) if confusion is not None else None  # the same replicates
         rows = []
         for k, label in enumerate(labels):
             support = int(per["support"][k])
@@ -157,13 +167,20 @@ class PerformanceCheck(Check):
                 groups = test.groups(column).to_numpy()
                 for value in sorted(set(groups), key=str):
                     rows_in = np.flatnonzero(groups == value)
-                    self._measure_multiclass(result, y[rows_in], y_hat[rows_in], proba[rows_in], rng, group_label(column, value))
+                    self._measure_multiclass(ctx, result, y[rows_in], y_hat[rows_in], proba[rows_in], group_label(column, value))
         return result
 
-    def _measure_multiclass(self, result: CheckResult, y: np.ndarray, y_hat: np.ndarray, proba: np.ndarray, rng: np.random.Generator, group: str | None) -> None:
+    def _measure_multiclass(self, ctx: Context, result: CheckResult, y: np.ndarray, y_hat: np.ndarray, proba: np.ndarray, group: str | None) -> np.ndarray | None:
+        """Record the multiclass metrics; return the replicates' confusion matrices (B, K, K)."""
         p: PerformanceParams = self.params
         point = mc.multiclass_metrics(y, y_hat, proba, n_bins=p.calibration_bins)
-        boots = mc.multiclass_metrics(y, y_hat, proba, bootstrap_indices(len(y), p.bootstrap, rng), n_bins=p.calibration_bins) if p.bootstrap else None
+        boots = None
+        if p.bootstrap:
+            boots = bootstrap_multiclass(
+                ctx, y, y_hat, proba, p.bootstrap, self._rng_of(ctx, result, group),
+                n_bins=p.calibration_bins, label=f"performance bootstrap [{group or 'overall'}]",
+            )
         for name in mc.METRICS:
             ci = percentile_ci(boots[name], p.confidence) if boots is not None else None
             result.add(name, float(point[name]), ci=ci, n=len(y), group=group, direction=mc.DIRECTION[name])
+        return boots["confusion"] if boots is not None else None

@@ -263,29 +263,29 @@ def test_perfectly_fair_model_has_a_tight_interval_at_zero():
 
 @pytest.fixture
 def captured(monkeypatch):
-    """The bootstrap index matrix the check draws (``captured["idx"]``, shape (B, n))."""
+    """The bootstrap replicates the check draws: ``captured["cm"]``, shape (B, G, K, K), each
+    replicate's confusion matrix per group (drawn from the counts, not by resampling rows)."""
     drawn = {}
-    original = fairness_module.bootstrap_indices
+    original = fairness_module.bootstrap_table
 
-    def spy(n, n_boot, rng, strata=None):
-        drawn["idx"] = original(n, n_boot, rng, strata=strata)
-        return drawn["idx"]
+    def spy(ctx, table, n_boot, rng_of, label="bootstrap"):
+        drawn["cm"] = original(ctx, table, n_boot, rng_of, label)
+        return drawn["cm"]
 
-    monkeypatch.setattr(fairness_module, "bootstrap_indices", spy)
+    monkeypatch.setattr(fairness_module, "bootstrap_table", spy)
     return drawn
 
 
 def test_bootstrap_is_stratified_by_group_and_label(captured):
     y, p, g = edge_case_data(seed=11, n=300)
     run_fairness(y, p, {"g": g}, bootstrap=300)
-    idx = captured["idx"]
-    assert idx.shape == (300, y.size)
-    for group in np.unique(g):
+    cm = captured["cm"]
+    assert cm.shape == (300, 5, 2, 2)
+    for code, group in enumerate(np.unique(g)):
         for label in (0, 1):
             cell = (g == group) & (y == label)
-            in_cell = cell[idx]  # (B, n): which drawn rows fall in this cell
-            assert (in_cell.sum(axis=1) == cell.sum()).all(), (group, label)
-    assert len({tuple(r) for r in np.sort(idx, axis=1)[:20]}) == 20  # replicates do differ
+            assert (cm[:, code, label].sum(axis=1) == cell.sum()).all(), (group, label)
+    assert len({tuple(r) for r in cm[:20].reshape(20, -1)}) == 20  # replicates do differ
 
 
 def test_undefined_replicates_are_dropped_and_counted(captured):
@@ -295,7 +295,7 @@ def test_undefined_replicates_are_dropped_and_counted(captured):
     y = np.array([1, 0] * 50 + [1, 1, 1] + [0] * 7)
     p = np.array([1, 1, 0, 0] * 25 + [1] + [0] * 9)
     result = run_fairness(y, p, {"g": g}, bootstrap=1000)
-    expected_dropped = int((~(captured["idx"] == 100).any(axis=1)).sum())  # row 100: b's only predicted positive
+    expected_dropped = int((captured["cm"][:, 1, :, 1].sum(axis=1) == 0).sum())  # b without a predicted positive
     assert 200 < expected_dropped < 400  # (2/3)^3 of the replicates
     [row] = [r for r in result.tables["groups"] if r["group"] == "b"]
     assert row["replicates_dropped"]["precision"] == expected_dropped
