@@ -3,15 +3,29 @@
 Measured on this machine, in this process, with ``time.perf_counter_ns`` and the garbage
 collector paused during timed calls:
 
-* single-row latency: ``repeats`` calls of ``predict_proba`` on one test row each (rows drawn with
-  a seeded generator, after ``warmup`` untimed calls); p50 / p95 / p99 / mean in milliseconds.
-  ``n`` of each of them is the number of single-row calls actually timed;
+* single-row latency: ``repeats`` calls on one test row each (rows drawn with a seeded
+  generator, after ``warmup`` untimed calls); p50 / p95 / p99 / mean in milliseconds. ``n`` of
+  each of them is the number of single-row calls actually timed;
 * throughput: rows per second for each batch size (sizes above the test-set size are capped to
   it), from the median of ``batch_repeats`` timed calls;
 * model size on disk (the saved artefact) and peak memory of one prediction on the largest batch.
 
-Every input (the one-row slices of a pre-built frame / array / list, and the batches) is built
-before any clock starts, so neither the timings nor the budget pay for building them.
+**What a call is.** By default (``encoded_rows: false``) each timed call is ``predict_proba`` on
+one raw row, encoder included: what a caller holding raw rows pays. With ``encoded_rows: true``,
+a model with its own encoder (``transform`` + ``proba_from_encoded``: the toolkit's tabular
+recipes, a user's torch module) is timed on its *encoded* input instead: the drawn rows are
+encoded once, in one batch, and each timed call
+scores one row of that matrix, ``proba_from_encoded(Z[i:i+1])``. That is the model's own cost,
+as a service pays it when features arrive encoded (a feature store, a vectorised front end).
+A caller holding raw rows pays the encoder too, and for a scikit-learn ``ColumnTransformer`` on a
+one-row DataFrame that is most of it (milliseconds against tens of microseconds of scoring):
+the ``encoding`` table reports it (median of up to 20 one-row raw calls of ``transform``, and one
+batch of all drawn rows), so raw-row latency is about ``encode_row_p50_ms + p50_ms``.
+Models without an encoder are always timed on raw rows; batches and the memory call use the
+same kind of input as the single-row calls.
+
+The pool of drawn rows (encoded or raw) is built once before the clock; each call's one-row
+slice of it is taken inside the loop (inside the budget, outside the call's timer).
 
 **Time budget.** ``max_seconds`` bounds the single-row timing loop only: it starts after the
 warm-up calls (which get an allowance of their own, a tenth of it, and always make at least one
@@ -43,9 +57,10 @@ p95 n >= 59 and a p99 n >= 299. The mean keeps a bootstrap interval (``bootstrap
 By default the model may use one thread (``threads: 1``), as a single-threaded serving worker:
 the numbers are then comparable across hosts and stable on a busy machine, where OpenMP
 spin-waiting can make a multi-threaded tree ensemble 100x slower per row. ``threads: 0`` times
-the libraries' defaults instead.
+with the thread counts the run chose for the machine (``audit.threads``).
 
-Peak memory is the larger of two measurements, both recorded in the ``memory`` table:
+Peak memory (of one call on the largest batch, of the same kind of input as the timings) is the
+larger of two measurements, both recorded in the ``memory`` table:
 ``tracemalloc`` (Python and numpy allocations, exact, but blind to torch's C++ allocator) and
 the growth of the process's peak resident set size (``resource.ru_maxrss``; sees every
 allocation, but only when the call pushes the process past its previous high-water mark, so it is
@@ -88,6 +103,7 @@ MIN_CALLS_FOR = {"p50_ms": 5, "p95_ms": 20, "p99_ms": 100}
 MIN_CALLS = 5  # single-row calls timed even when the budget is spent
 WARMUP_SHARE = 0.1  # warm-up allowance, outside the budget, as a share of max_seconds
 THROUGHPUT_SHARE = 0.4  # throughput allowance after the single-row loop, as a share of max_seconds
+ENCODE_CALLS = 20  # one-row raw calls of the model's encoder, for the 'encoding' table
 
 
 class LatencyParams(CheckParams):
@@ -98,7 +114,10 @@ class LatencyParams(CheckParams):
     batch_repeats: int = Field(10, ge=1, le=10_000, description="Timed calls per batch size.")
     max_seconds: float = Field(2.0, gt=0, le=3600, description="Soft time budget of the single-row timing loop (warm-up excluded); it stops "
                                "early once spent. Throughput gets a further 0.4 x this.")
-    threads: int = Field(1, ge=0, le=1024, description="BLAS / OpenMP / torch threads while timed; 0: the libraries' defaults.")
+    threads: int = Field(1, ge=0, le=1024, description="BLAS / OpenMP / torch threads while timed; 0: the run's setting (audit.threads).")
+    encoded_rows: bool = Field(False, description="true: time models that have an encoder on their encoded input (scoring only; the "
+                               "encoding cost is reported in the 'encoding' table); false (default): raw rows through predict_proba, "
+                               "what a caller holding raw rows pays.")
     bootstrap: int = Field(1000, ge=0, le=20_000, description="Bootstrap replicates for the mean's interval (0: none); percentiles use order statistics.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
 
@@ -160,19 +179,26 @@ def quantile_ci(values: Sequence[float] | np.ndarray, q: float, confidence: floa
     return float(x[lo - 1]), float(x[hi - 1])
 
 
-def single_rows(X: Any, rows: np.ndarray) -> list[Any]:
-    """One one-row input per entry of ``rows`` (indices into ``X``), built up front.
+class _Slices:
+    """The one-row inputs of the timed loop, sliced from a pool on demand (inside the budget).
 
-    Each distinct row is taken once into one frame / array / list and sliced there, so the list
-    holds at most ``len(X)`` distinct objects, whatever ``len(rows)``.
+    ``pool`` holds each distinct drawn row once (a frame, an array or a list); entry ``k`` is the
+    one-row slice of the pool at ``position[k]``.
     """
-    distinct, position = np.unique(rows, return_inverse=True)
-    pool = take(X, distinct)
-    if hasattr(pool, "iloc"):
-        views = [pool.iloc[i : i + 1] for i in range(len(distinct))]
-    else:
-        views = [pool[i : i + 1] for i in range(len(distinct))]
-    return [views[i] for i in position.ravel()]
+
+    def __init__(self, pool: Any, position: np.ndarray) -> None:
+        self.pool, self.position = pool, position
+        self._iloc = hasattr(pool, "iloc")
+
+    def __len__(self) -> int:
+        return len(self.position)
+
+    def __getitem__(self, k: int) -> Any:
+        i = int(self.position[k])
+        return self.pool.iloc[i : i + 1] if self._iloc else self.pool[i : i + 1]
+
+    def __iter__(self) -> Any:
+        return (self[k] for k in range(len(self)))
 
 
 def suggested_seconds(calls: int, seconds_per_call: float) -> float:
@@ -238,13 +264,23 @@ class LatencyCheck(Check):
                         + f": reported as undefined; set repeats to at least {MIN_CALLS_FOR[undefined[-1]]}, with a "
                         f"max_seconds that allows them, to measure {'it' if len(undefined) == 1 else 'them'}")
 
-        # every input is built before any clock starts
+        # the pools are built before any clock starts; one-row slices of them inside the loop
         picks = rng.integers(0, n, size=p.repeats)
-        singles = single_rows(test.X, picks)
-        warm = [singles[i % len(singles)] for i in range(p.warmup)]
+        distinct, position = np.unique(picks, return_inverse=True)
         sizes = sorted({min(b, n) for b in p.batch_sizes})
         capped = [b for b in p.batch_sizes if b > n]
-        batches = {b: take(test.X, np.sort(rng.choice(n, b, replace=False))) for b in sizes}
+        batch_rows = {b: np.sort(rng.choice(n, b, replace=False)) for b in sizes}
+        raw_pool = take(test.X, distinct)
+        encoding = self._encoder(model, test.X, raw_pool) if p.encoded_rows else None
+        if encoding is not None:
+            Z_test, encoding_row = encoding
+            timer = _Timer(model.proba_from_encoded)
+            singles = _Slices(Z_test[distinct], position.ravel())
+            batches = {b: Z_test[rows] for b, rows in batch_rows.items()}
+        else:
+            singles = _Slices(raw_pool, position.ravel())
+            batches = {b: take(test.X, rows) for b, rows in batch_rows.items()}
+        warm = [singles[i % len(singles)] for i in range(p.warmup)] if len(singles) else []
 
         warmed = timer.run(warm, time.perf_counter_ns() + int(budget * WARMUP_SHARE), minimum=min(p.warmup, 1))
         start = time.perf_counter_ns()
@@ -253,7 +289,7 @@ class LatencyCheck(Check):
         self._latency(result, single_ns, elapsed, rng)
 
         throughput = self._throughput(result, timer, batches, time.perf_counter_ns() + int(budget * THROUGHPUT_SHARE))
-        memory = self._memory(model, batches[sizes[-1]])
+        memory = self._memory(timer.fn, batches[sizes[-1]])
         result.table("memory", [memory])
         result.add("peak_memory_bytes", memory["peak_bytes"], n=sizes[-1], direction="lower", unit="bytes")
         size = model_size(model)
@@ -264,9 +300,12 @@ class LatencyCheck(Check):
             "budget_seconds": p.max_seconds, "stopped_by_budget": bool(single_ns.size < p.repeats),
             "warmup_calls": int(warmed.size), "test_rows": n,
             "batch_sizes": sizes, "capped_batch_sizes": capped, "model_size_bytes": size,
-            "threads": p.threads or "library defaults", "cpu_count": os.cpu_count(), "torch_threads": _torch_threads(),
+            "threads": p.threads or "the run's setting", "cpu_count": os.cpu_count(), "torch_threads": _torch_threads(),
+            "input": "encoded rows (proba_from_encoded)" if encoding is not None else "raw rows (predict_proba)",
             "note": "measured in-process on this machine; compare runs only on the same hardware and load",
         }])
+        if encoding is not None:
+            result.table("encoding", [encoding_row])
         self._figures(result, single_ns, throughput)
         return result
 
@@ -311,7 +350,35 @@ class LatencyCheck(Check):
         result.table("throughput", rows)
         return rows
 
-    def _memory(self, model: ModelAdapter, batch: Any) -> dict[str, Any]:
+    def _encoder(self, model: ModelAdapter, test_X: Any, raw_pool: Any) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """(the whole test set encoded, the 'encoding' table row), or None when the model has no
+        encoder of its own (then it is timed on raw rows)."""
+        if not callable(getattr(model, "proba_from_encoded", None)):
+            return None
+        try:
+            start = time.perf_counter_ns()
+            Z = model.transform(test_X)
+            whole_ns = time.perf_counter_ns() - start
+        except NotImplementedError:
+            return None
+        Z = np.asarray(Z)
+        if Z.ndim != 2 or len(Z) != len(test_X):
+            return None
+        calls = min(ENCODE_CALLS, len(raw_pool))
+        one_row = _Timer(model.transform).run(
+            _Slices(raw_pool, np.arange(calls)), time.perf_counter_ns() + int(self.params.max_seconds * 1e9 * WARMUP_SHARE)
+        )
+        row = {
+            "encode_row_p50_ms": float(np.median(one_row)) / 1e6 if one_row.size else None,
+            "encode_row_calls": int(one_row.size),
+            "encode_batch_rows": int(len(test_X)),
+            "encode_batch_ms": whole_ns / 1e6,
+            "note": "the model's transform on raw rows, not included in the single-row timings; "
+            "raw-row latency is about encode_row_p50_ms + p50_ms",
+        }
+        return Z, row
+
+    def _memory(self, fn: Any, batch: Any) -> dict[str, Any]:
         gc.collect()
         rss_before = _max_rss_bytes()
         was_tracing = tracemalloc.is_tracing()
@@ -320,7 +387,7 @@ class LatencyCheck(Check):
         try:
             tracemalloc.reset_peak()
             base, _ = tracemalloc.get_traced_memory()
-            model.predict_proba(batch)
+            fn(batch)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             if not was_tracing:

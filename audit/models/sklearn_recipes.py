@@ -1,7 +1,9 @@
 """scikit-learn training recipes: logistic regression and histogram gradient boosting.
 
-Both fit the shared tabular preprocessor and the estimator as one Pipeline and save it with
-skops, so cached artefacts load without pickle.
+Both fit the shared tabular preprocessor and the estimator as one Pipeline. The fitted parts are
+saved in the toolkit's own format (``audit.models.own_format``: JSON + npz, no pickle, no skops
+on load); ``version`` names the scikit-learn release, so an upgrade retrains. Artefacts from
+version 1 (skops) are no longer looked up.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from pydantic import Field
 
 from audit.data.base import Dataset, Schema
 from audit.models.base import Recipe, RecipeParams
-from audit.models.preprocess import make_preprocessor
-from audit.models.safe_load import dump_skops, load_skops
+from audit.models.preprocess import cache_version, load_fitted, make_preprocessor, save_fitted
 from audit.models.tabular import SklearnModel
 
 
 class _PipelineRecipe(Recipe):
     kind: ClassVar[str] = "other"
+    version: ClassVar[str] = cache_version("2")  # 2: own format instead of skops
 
     def make_estimator(self) -> Any:
         raise NotImplementedError
@@ -32,10 +34,10 @@ class _PipelineRecipe(Recipe):
         return SklearnModel(name, schema, pipeline[-1], pipeline[0], kind=self.kind)
 
     def save(self, model: SklearnModel, folder: Path) -> None:
-        dump_skops({"pre": model.preprocessor, "model": model.estimator}, folder / "model.skops")
+        save_fitted({"pre": model.preprocessor, "model": model.estimator}, folder, "model")
 
     def load(self, name: str, folder: Path, schema: Schema) -> SklearnModel:
-        parts = load_skops(folder / "model.skops", key=f"model '{name}' cache")
+        parts = load_fitted(folder, "model", key=f"model '{name}' cache")
         model = SklearnModel(name, schema, parts["model"], parts["pre"], kind=self.kind)
         model.artefact = folder
         return model

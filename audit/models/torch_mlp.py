@@ -1,7 +1,8 @@
 """The source documents' credit-scoring MLP: Dense 32-16-1, ReLU, Adam, binary cross-entropy.
 
 The network sees the shared tabular preprocessor's output. It is saved as a safetensors state
-dict plus the preprocessor in skops, so neither needs pickle to load.
+dict plus the fitted preprocessor in the toolkit's own format (``audit.models.own_format``),
+so neither needs pickle (nor skops) to load.
 
 With the ``dp`` parameter the network is trained with differential privacy (DP-SGD through
 Opacus, see ``train_private``, shared with the digits CNN): per-example gradients clipped to
@@ -25,8 +26,8 @@ from pydantic import Field
 from audit.data.base import Dataset, Schema
 from audit.errors import MissingExtra, ModelError
 from audit.models.base import ModelAdapter, Recipe, RecipeParams
-from audit.models.preprocess import encoded_feature_sources, make_preprocessor
-from audit.models.safe_load import dump_skops, load_safetensors, load_skops
+from audit.models.preprocess import cache_version, encoded_feature_sources, load_fitted, make_preprocessor, save_fitted
+from audit.models.safe_load import load_safetensors
 
 
 def build_mlp(n_inputs: int, hidden: list[int]) -> Any:
@@ -182,6 +183,7 @@ class CreditMLPParams(RecipeParams):
 
 class CreditMLPRecipe(Recipe):
     Params = CreditMLPParams
+    version = cache_version("2")  # 2: the preprocessor in the own format instead of skops
 
     def fit(self, name: str, train: Dataset, schema: Schema) -> TorchTabularModel:
         import torch
@@ -221,13 +223,13 @@ class CreditMLPRecipe(Recipe):
 
         state = {k: v.contiguous() for k, v in model.torch_module.state_dict().items()}
         save_file(state, str(folder / "model.safetensors"))
-        dump_skops(model.preprocessor, folder / "preprocessor.skops")
+        save_fitted(model.preprocessor, folder, "preprocessor")
         (folder / "network.json").write_text(json.dumps({"hidden": self.params.hidden}))
         save_dp_info(model, folder)
 
     def load(self, name: str, folder: Path, schema: Schema) -> TorchTabularModel:
         key = f"model '{name}'"
-        preprocessor = load_skops(folder / "preprocessor.skops", key=key)
+        preprocessor = load_fitted(folder, "preprocessor", key=key)
         state = load_safetensors(folder / "model.safetensors", key=key)
         n_inputs = len(encoded_feature_sources(preprocessor, schema))
         module = build_mlp(n_inputs, self.params.hidden)

@@ -308,3 +308,18 @@ def test_credit_suite_latency(credit_run):
             assert any(w.startswith("p99_ms needs 100 timed calls") and "raise max_seconds to about" in w for w in records[model].warnings)
         assert m["throughput_rps[batch=256]"].value > 0 and "throughput_rps[batch=300]" in m  # 1000 capped at the 300 test rows
         assert m["model_size_bytes"].value > 1000 and m["peak_memory_bytes"].value > 0
+
+
+def test_encoded_rows_time_scoring_alone_and_report_the_encoder_apart(suite_writer):
+    """encoded_rows: true times proba_from_encoded on the model's encoded rows; the raw default
+    includes the ColumnTransformer, so its median is the larger, and the encoder's own cost is
+    reported in the 'encoding' table."""
+    checks = [{"name": "latency", "params": {"repeats": 120, "batch_sizes": [1, 32], "batch_repeats": 3, "encoded_rows": flag}} for flag in (False, True)]
+    medians = {}
+    for flag, check in zip((False, True), checks, strict=True):
+        suite = suite_writer(frame(200), data={"positive_label": "yes", "sensitive": ["g"]}, checks=[check])
+        outcome = run_suite(suite, log=None)
+        [record] = [r for r in outcome.results.checks if r.check == "latency"]
+        medians[flag] = next(m.value for m in outcome.results.metrics if m.path == "lr/latency/p50_ms")
+        assert ("encoding" in record.tables) is flag
+    assert medians[True] < medians[False]

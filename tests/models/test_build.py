@@ -49,7 +49,7 @@ def test_each_recipe_trains_caches_and_reloads_identically(suite):
         assert proba.shape == (len(bundle.test), 2) and np.allclose(proba.sum(axis=1), 1)
         files = {p.name for p in second.artefact.iterdir()}
         assert not {f for f in files if f.endswith((".pkl", ".pickle", ".joblib"))}
-        assert files & {"model.skops", "model.safetensors"}
+        assert files & {"model.skops", "model.safetensors", "model.json"}  # model.json + .npz: the own format (no pickle)
 
 
 def test_cache_key_changes_with_params_and_seed(suite):
