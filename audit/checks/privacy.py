@@ -249,7 +249,8 @@ class MembershipCheck(Check):
             numeric = [c for c in schema.numeric if c not in drop]
             categorical = [c for c in schema.categorical if c not in drop]
             try:
-                out = attr.attribute_inference(test.X, numeric, categorical, test.sensitive[column], proba, ctx.seed, p.attribute_folds)
+                cache = ctx.shared.setdefault(("privacy", "attribute-baselines", test.name), {})  # the baseline ignores the model
+                out = attr.attribute_inference(test.X, numeric, categorical, test.sensitive[column], proba, ctx.seed, p.attribute_folds, cache=cache)
             except ValueError as error:
                 for metric in ("attribute_inference_uplift", "attribute_inference_baseline", "attribute_inference_with_model"):
                     result.add(metric, None, n=len(test), group=column, reason=f"attribute inference on '{column}' is undefined: {error}")

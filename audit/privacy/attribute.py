@@ -80,12 +80,13 @@ def model_outputs(proba: np.ndarray) -> np.ndarray:
 
 
 def attribute_inference(X: pd.DataFrame, numeric: list[str], categorical: list[str], values: pd.Series, proba: np.ndarray,
-                        seed: int, folds: int = 5) -> dict[str, object]:
+                        seed: int, folds: int = 5, cache: dict | None = None) -> dict[str, object]:
     """Baseline and with-model out-of-fold predictions of ``values`` (strings) from ``X``.
 
     Returns ``codes`` (the true classes as integers), ``baseline`` and ``with_model`` (predicted
     codes), ``labels`` (class names) and ``folds`` used. Raises ValueError when a class has
-    fewer than 2 rows (no stratified split).
+    fewer than 2 rows (no stratified split). The baseline does not depend on the model: with a
+    ``cache`` (one dict per run), it is fitted once per column and feature set for all models.
     """
     labels, codes = np.unique(values.astype(str).to_numpy(), return_inverse=True)
     counts = np.bincount(codes)
@@ -94,6 +95,12 @@ def attribute_inference(X: pd.DataFrame, numeric: list[str], categorical: list[s
     k = int(min(folds, counts.min()))
     if k < 2:
         raise ValueError(f"value '{labels[counts.argmin()]}' has {counts.min()} test row; cross-validation needs at least 2")
-    base = cv_predict(X, numeric, categorical, codes, k, seed)
+    key = (tuple(numeric), tuple(categorical), tuple(labels.tolist()), codes.tobytes(), len(X), k, seed)
+    if cache is not None and key in cache:
+        base = cache[key]
+    else:
+        base = cv_predict(X, numeric, categorical, codes, k, seed)
+        if cache is not None:
+            cache[key] = base
     with_model = cv_predict(X, numeric, categorical, codes, k, seed, extra=model_outputs(proba))
     return {"codes": codes, "baseline": np.asarray(base), "with_model": np.asarray(with_model), "labels": [str(v) for v in labels], "folds": k}
