@@ -33,6 +33,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.mlflow is not None and args.suite is None and args.mlflow.endswith((".yaml", ".yml")):
         args.suite, args.mlflow = args.mlflow, ""  # `audit run --mlflow suite.yaml`: the flag took the suite
+    if args.ray is not None and args.suite is None and args.ray.endswith((".yaml", ".yml")):
+        args.suite, args.ray = args.ray, ""  # `audit run --ray suite.yaml`: the flag took the suite
     if args.suite is None and args.resume is None:
         raise ConfigError("audit run needs a suite file (or --resume RUN_DIR)")
     if args.output is not None and args.resume is None:
@@ -46,7 +48,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from audit.suite import load_suite
 
         mlflow_spec = load_suite(args.suite).output.mlflow
-    outcome = run_suite(args.suite, output=args.output, seed=args.seed, log=None if args.quiet else _log, resume=args.resume)
+    execution = None if args.ray is None else {"backend": "ray", "address": args.ray or None}
+    outcome = run_suite(args.suite, output=args.output, seed=args.seed, log=None if args.quiet else _log, resume=args.resume, execution=execution)
     print(summary(outcome.results, str(outcome.run_dir)))
     if args.mlflow is not None or mlflow_spec is not None:
         from audit.integrations.mlflow import log_run, resolve_tracking_uri
@@ -129,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--mlflow", nargs="?", const="", default=None, metavar="URI",
         help="also log the run to MLflow (the suite's output.mlflow does too); URI: tracking URI (default: output.mlflow.tracking_uri, MLFLOW_TRACKING_URI, ./mlruns)",
+    )
+    run.add_argument(
+        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+        help="run the checks as Ray tasks (overrides the suite's execution); ADDRESS: a cluster (auto, ray://head:10001); none: start a local Ray",
     )
     run.set_defaults(func=_cmd_run)
 

@@ -16,21 +16,20 @@ import secrets
 import shutil
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from audit import checkpoint
-from audit.checks.base import apply_declarations
 from audit.context import Context, Predictions  # noqa: F401 - Predictions re-exported for callers
 from audit.data.base import DataBundle
 from audit.errors import ConfigError
+from audit.execution import Backend, LocalBackend, Step, StepOutcome, open_backend
 from audit.gates import evaluate_gates, exit_code, overall_status
 from audit.models.base import ModelAdapter
 from audit.results import CheckRecord, Metric, RunResults, save_results
-from audit.suite import Suite, load_suite
+from audit.suite import ExecutionSpec, Suite, load_suite
 
 
 @dataclass
@@ -59,17 +58,15 @@ def run_suite(
     seed: int | None = None,
     log: Callable[[str], None] | None = _stderr,
     resume: str | Path | None = None,
+    execution: ExecutionSpec | dict[str, Any] | None = None,
 ) -> RunOutcome:
     """Run a suite end to end and return the finished run folder and its results.
 
     ``resume`` names the partial folder of an interrupted run: its finished checks are reused
     and only the missing ones run. ``suite`` may then be None (the stopped run's suite file is
-    used) and ``seed`` defaults to the stopped run's seed.
+    used) and ``seed`` defaults to the stopped run's seed. ``execution`` (the CLI's ``--ray``)
+    replaces the suite's ``execution`` section: where the checks run, never what they compute.
     """
-    from audit.data.tabular import build_bundle
-    from audit.models.build import build_model
-    from audit.registry import CHECKS
-
     log = log or (lambda message: None)
     t0 = time.perf_counter()
     state: dict[str, Any] | None = None
@@ -97,13 +94,37 @@ def run_suite(
     seed = suite.seed if seed is None else seed
     if seed != suite.seed:
         suite = suite.model_copy(update={"seed": seed})  # private attributes (the source path) are copied too
-    timings: dict[str, float] = {}
     if state is None:
         check_output_dir(suite, output)
+    spec = suite.execution
+    if execution is not None:
+        override = ExecutionSpec.model_validate(execution)
+        # a bare `--ray` keeps the suite's own Ray settings (its address or num_cpus) when it has them
+        if not (override.backend == "ray" and override.address is None and override.num_cpus is None and spec.backend == "ray"):
+            spec = override
+    backend = open_backend(spec, log)  # a cluster that cannot be reached stops the run here, before any work
+    from audit.threads import machine_threads
 
+    try:
+        with machine_threads():  # BLAS / OpenMP / torch threads chosen once for the machine, not per check
+            return _run(suite, seed, output, log, state, resume, backend, t0)
+    finally:
+        backend.close()
+
+
+def _run(suite: Suite, seed: int, output: str | Path | None, log: Callable[[str], None], state: dict[str, Any] | None,
+         resume: str | Path | None, backend: Backend, t0: float) -> RunOutcome:
+    """``run_suite`` once the suite, the seed and the backend are settled."""
+    from audit.data.tabular import build_bundle
+    from audit.models.build import build_model
+    from audit.registry import CHECKS
+
+    timings: dict[str, float] = {}
     log(f"audit: suite '{suite.name}' ({len(suite.models)} models, {len(suite.planned_checks())} checks, seed {seed})")
     for note in suite.deprecations:  # told even with --quiet: the suite stops working next release
         _stderr(f"audit: warning: {note}")
+    if backend.summary:
+        log(f"  {backend.name:<6} {backend.summary}")
     t = time.perf_counter()
     bundle = build_bundle(suite)
     check_data_references(suite, bundle)
@@ -147,10 +168,13 @@ def run_suite(
             done = checkpoint.load_checkpoints(partial, log)
             log(f"  resume {partial}: {len(done)} finished checks reused")
         ctx = Context(suite, bundle, models, seed, partial, log)
-        records, metrics = _run_checks(ctx, suite, CHECKS, timings, log, done)
+        backend.attach(ctx)
+        records, metrics = _run_checks(ctx, suite, CHECKS, timings, log, done, backend)
         results = _assemble(suite, bundle, models, model_info, records, metrics, run_id, seed, timings, t0)
         if state is not None:
             results.manifest["resumed"] = {"reused_checks": len(done), "from": str(partial)}
+        if backend.name != "local":
+            results.manifest["execution"] = {"backend": backend.name, "where": getattr(backend, "description", "")}
         _write_outputs(ctx, suite, results, partial)
         final = out_root / run_id
         os.replace(partial, final)
@@ -213,9 +237,17 @@ def _run_checks(
     timings: dict[str, float],
     log: Callable[[str], None],
     done: dict[str, tuple[CheckRecord, list[Metric]]] | None = None,
+    backend: Backend | None = None,
 ) -> tuple[list[CheckRecord], list[Metric]]:
-    """Run every planned step, reusing ``done`` checkpoints and checkpointing each new one."""
+    """Run every planned step, reusing ``done`` checkpoints and checkpointing each new one.
+
+    Skipped and reused steps are settled here; the others go to ``backend`` (default: local, one
+    after another in plan order). Each finished step is checkpointed at once; its log line and its
+    record are released in plan order, so the records, the metrics and the progress lines read
+    the same whichever backend ran the steps and in whichever order they finished.
+    """
     done = done or {}
+    backend = backend or LocalBackend()
     plan: list[tuple[Any, dict[str, Any], ModelAdapter | None]] = []
     for spec in suite.planned_checks():
         cls = registry.resolve(spec.name, suite.data.modality, spec.variant)
@@ -226,6 +258,21 @@ def _run_checks(
         plan += [(check, params.model_dump(mode="json"), model) for model in targets]
     records: list[CheckRecord] = []
     metrics: list[Metric] = []
+    finished: dict[int, tuple[CheckRecord, list[Metric], list[str]]] = {}  # step -> (record, metrics, log lines)
+    released = 0
+
+    def release() -> None:
+        """Log and collect the finished steps that directly follow the last one released."""
+        nonlocal released
+        while released + 1 in finished:
+            released += 1
+            record, record_metrics, lines = finished.pop(released)
+            for line in lines:
+                log(line)
+            records.append(record)
+            metrics.extend(record_metrics)
+
+    jobs: dict[int, Step] = {}
     for step, (check, params, model) in enumerate(plan, start=1):
         who = model.name if model is not None else "data"
         name = check.check_name
@@ -233,44 +280,33 @@ def _run_checks(
         reason = check.supports(model) or check.requirement_reason(model, ctx.data)
         if reason is not None:
             # skipped is a status: the record says why, and a gate on this model names it
-            records.append(CheckRecord(check=name, model=who, status="skipped", reason=reason, params=params, **where))
-            log(f"  [{step}/{len(plan)}] {who} · {name}: skipped ({reason})")
+            record = CheckRecord(check=name, model=who, status="skipped", reason=reason, params=params, **where)
+            finished[step] = (record, [], [f"  [{step}/{len(plan)}] {who} · {name}: skipped ({reason})"])
             continue
         key = checkpoint.step_key(step, who, name)
         reused = done.get(key)
         if reused is not None and reused[0].check == name and reused[0].model == who and reused[0].params == params:
             record, record_metrics = reused
-            metrics.extend(record_metrics)
-            records.append(record)
             timings[f"check:{who}/{name}"] = record.duration_s
-            log(f"  [{step}/{len(plan)}] {who} · {name}: reused from checkpoint")
+            finished[step] = (record, record_metrics, [f"  [{step}/{len(plan)}] {who} · {name}: reused from checkpoint"])
             continue
         shutil.rmtree(ctx.run_dir / "artefacts" / who / name, ignore_errors=True)  # leftovers of a killed attempt
-        t = time.perf_counter()
-        try:
-            result = check.run(ctx, model)
-            apply_declarations(result, check)
-            record = result.record(time.perf_counter() - t, params).model_copy(update=where)
-            record_metrics = result.metrics
-        except Exception as exc:  # a failed check is data: record it and go on
-            record = CheckRecord(
-                check=name,
-                model=who,
-                **where,
-                status="error",
-                duration_s=round(time.perf_counter() - t, 4),
-                error=f"{exc.__class__.__name__}: {exc}",
-                params=params,
-            )
-            record_metrics = []
-            if os.environ.get("AUDIT_DEBUG"):
-                traceback.print_exc()
-        checkpoint.save_checkpoint(ctx.run_dir, key, record, record_metrics)
-        metrics.extend(record_metrics)
-        timings[f"check:{who}/{name}"] = time.perf_counter() - t
-        records.append(record)
+        jobs[step] = Step(step, key, check, params, model, where)
+
+    def finish(outcome: StepOutcome) -> None:
+        job, record = jobs[outcome.index], outcome.record
+        checkpoint.save_checkpoint(ctx.run_dir, job.key, record, outcome.metrics)
+        timings[f"check:{job.who}/{job.name}"] = outcome.seconds
         mark = {"ok": "ok", "warn": "warn", "error": "ERROR"}[record.status]
-        log(f"  [{step}/{len(plan)}] {who} · {name}: {mark} ({record.duration_s:.2f}s)" + (f" {record.error}" if record.error else ""))
+        line = f"  [{job.index}/{len(plan)}] {job.who} · {job.name}: {mark} ({record.duration_s:.2f}s)" + (f" {record.error}" if record.error else "")
+        finished[job.index] = (record, outcome.metrics, [*outcome.logs, line])
+        release()
+
+    release()
+    backend.run_steps(ctx, list(jobs.values()), finish, log)
+    release()
+    if released != len(plan):  # a backend that lost a step is a bug, not a user error
+        raise RuntimeError(f"the {backend.name} backend finished {released} of {len(plan)} steps")
     return records, metrics
 
 

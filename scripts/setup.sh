@@ -19,4 +19,6 @@ $VPY -m pip install -q -e ".[torch,explain,image,dashboard,dev,mlflow,onnx]" "to
 $VPY -m pip install -q -e ".[text]" "torch==2.13.0"
 # privacy extra (Opacus DP-SGD); torch stays pinned (opacus 1.6 needs torch>=2.6: nothing changes)
 $VPY -m pip install -q -e ".[privacy]" "torch==2.13.0"
+# ray extra (audit run --ray / execution: {backend: ray}); torch stays pinned
+$VPY -m pip install -q -e ".[ray]" "torch==2.13.0"
 $VPY -c "import audit, torch, sklearn, fairlearn; print('audit set-up OK: torch', torch.__version__)"

@@ -24,7 +24,8 @@ small measurement errors, where an integer feature may take a fractional value).
 
 An adversarial row found at a small budget lies inside every larger ball, so it counts at
 larger budgets too: each curve is the attack's best effort up to that budget and is
-non-increasing by construction. Attacks query the model directly on perturbed encoded rows,
+non-increasing by construction. Each (attack, budget) pair is one shard of ``Context.map``
+seeded by its own keys (Ray tasks with ``execution: {backend: ray}``, same numbers). Attacks query the model directly on perturbed encoded rows,
 the one place where predictions do not go through ``ctx.predict``. The check runs with one
 BLAS / OpenMP / torch thread (``audit.attacks.limit_threads``), which is faster for its many
 small batches and does not collapse on a busy machine.
@@ -190,10 +191,14 @@ class RobustnessCheck(Check):
         curve_rows: list[dict[str, Any]] = []
         robust_at: dict[str, np.ndarray] = {}
         group_eps = p.group_epsilon if p.group_epsilon is not None else p.epsilons[-1]
+        # one shard per (attack, budget): each seeds itself as before, so either backend gives these numbers
+        job = _AttackJob(p, self.name, model, ctx.seed, Z, y, pred0, domain)
+        pairs = [(attack, eps) for attack in attacks for eps in p.epsilons]
+        found = dict(zip(pairs, ctx.map(job, pairs, label=f"{model.name} · {self.check_name} attacks"), strict=True))
         for attack in attacks:
             broken = np.zeros(len(y), dtype=bool)
             for eps in p.epsilons:
-                adv_pred, queries = self._attack(ctx, model, attack, Z, y, pred0, eps, domain)
+                adv_pred, queries = found[attack, eps]
                 broken |= correct & (adv_pred != y)
                 robust = correct & ~broken
                 curve_rows.append(self._record(result, attack, eps, robust, broken, correct, queries))
@@ -266,33 +271,6 @@ class RobustnessCheck(Check):
                     result.add("average_queries", None, group=tag(attack, eps), reason=reason)
             for label in labels:
                 result.add("robust_accuracy", None, group=f"{tag(attack, group_eps)},{label}", direction="higher", reason=reason)
-
-    def _attack(self, ctx: Context, model: ModelAdapter, attack: str, Z: np.ndarray, y: np.ndarray, pred0: np.ndarray,
-                eps: float, domain: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        p: RobustnessParams = self.params
-        if eps == 0:
-            return pred0, (np.ones(len(y), dtype=np.int64) if attack == "blackbox" else None)
-        queries = None
-        if attack == "blackbox":
-            from audit.attacks.blackbox import blackbox_attack
-
-            rng = ctx.rng(self.name, model.name, attack, eps)
-            out = blackbox_attack(model.proba_from_encoded, Z, y, eps, domain.mask, rng, n_random=p.blackbox_random,
-                                  passes=p.blackbox_passes, domain=domain if p.valid_inputs else None)
-            adv, queries = out.Z, out.queries
-        else:
-            from audit.attacks.gradient import fgsm, pgd
-
-            if attack == "fgsm":
-                adv = fgsm(model.torch_module, Z, y, eps, domain)
-            else:
-                seed = int(ctx.rng(self.name, model.name, attack, eps).integers(2**31))
-                adv = pgd(model.torch_module, Z, y, eps, domain, steps=p.pgd_steps, step_size=p.pgd_step_ratio * eps / p.pgd_steps,
-                          restarts=p.pgd_restarts, seed=seed)
-        problems = domain.violations(adv, Z, eps)
-        if problems:
-            raise CheckError(f"robustness: internal error: {attack} at eps={eps:g} {'; '.join(problems)}")
-        return np.asarray(model.proba_from_encoded(adv)).argmax(axis=1), queries
 
     def _record(self, result: CheckResult, attack: str, eps: float, robust: np.ndarray, broken: np.ndarray,
                 correct: np.ndarray, queries: np.ndarray | None) -> dict[str, Any]:
@@ -388,3 +366,51 @@ class RobustnessCheck(Check):
             result.figure("bar", title="Counterfactual flip rate: share of predictions that change with the attribute alone",
                           labels=labels, values=rates, ci=[list(c) if c else None for c in cis], horizontal=True,
                           value_range=[0.0, 1.0], x_label="share of changed rows whose decision flips")
+
+
+class _AttackJob:
+    """One (attack, budget) pair of ``robustness``: a shard ``Context.map`` may run in another process.
+
+    It holds the model, the attacked encoded rows and the domain, and seeds its attack from the
+    run seed and its own keys (``keyed_rng(seed, check, model, attack, eps)`` is the check's
+    ``ctx.rng(...)``), so a pair's result does not depend on where or after which pair it runs.
+    """
+
+    def __init__(self, params: RobustnessParams, check: str, model: ModelAdapter, seed: int, Z: np.ndarray, y: np.ndarray,
+                 pred0: np.ndarray, domain: Any) -> None:
+        self.params, self.check, self.model, self.seed = params, check, model, seed
+        self.Z, self.y, self.pred0, self.domain = Z, y, pred0, domain
+
+    def __call__(self, pair: tuple[str, float]) -> tuple[np.ndarray, np.ndarray | None]:
+        from audit.attacks import limit_threads
+
+        attack, eps = pair
+        with limit_threads(1):  # as the check itself runs (a Ray worker may allow more)
+            return self._attack(attack, eps)
+
+    def _attack(self, attack: str, eps: float) -> tuple[np.ndarray, np.ndarray | None]:
+        from audit.context import keyed_rng
+
+        p, model, Z, y, domain = self.params, self.model, self.Z, self.y, self.domain
+        if eps == 0:
+            return self.pred0, (np.ones(len(y), dtype=np.int64) if attack == "blackbox" else None)
+        queries = None
+        rng = keyed_rng(self.seed, self.check, model.name, attack, eps)
+        if attack == "blackbox":
+            from audit.attacks.blackbox import blackbox_attack
+
+            out = blackbox_attack(model.proba_from_encoded, Z, y, eps, domain.mask, rng, n_random=p.blackbox_random,
+                                  passes=p.blackbox_passes, domain=domain if p.valid_inputs else None)
+            adv, queries = out.Z, out.queries
+        else:
+            from audit.attacks.gradient import fgsm, pgd
+
+            if attack == "fgsm":
+                adv = fgsm(model.torch_module, Z, y, eps, domain)
+            else:
+                adv = pgd(model.torch_module, Z, y, eps, domain, steps=p.pgd_steps, step_size=p.pgd_step_ratio * eps / p.pgd_steps,
+                          restarts=p.pgd_restarts, seed=int(rng.integers(2**31)))
+        problems = domain.violations(adv, Z, eps)
+        if problems:
+            raise CheckError(f"robustness: internal error: {attack} at eps={eps:g} {'; '.join(problems)}")
+        return np.asarray(model.proba_from_encoded(adv)).argmax(axis=1), queries

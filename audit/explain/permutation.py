@@ -23,7 +23,9 @@ A step that switches a player on which the background row already equals ``x`` l
 unchanged, so it is not evaluated again (shap does the same). The masked rows of many explained
 rows go to the model in one call per row (or per block of ``rows_per_call`` rows, up to
 ``max_batch`` masked rows). Each row's orders come from its own seed, so a row gets the same
-values alone or among others.
+values alone or among others. That also makes the rows shards: when the run's backend can send
+work elsewhere (``execution: {backend: ray}``), blocks of rows (one row per call) go through
+``audit.execution.shard_map`` and give the same values bit for bit.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.execution.base import distributed
 from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 
 Progress = Callable[[int, int], None]  # (rows done, rows in all)
@@ -72,7 +75,7 @@ def permutation_shap(
     order), for fewer calls.
     """
     table = _Table(background, rows, players)
-    b, n, p = table.n_background, table.n_rows, table.n_players
+    b, n = table.n_background, table.n_rows
     if b < 1:
         raise ValueError("permutation SHAP needs at least one background row")
     if pairing not in ("spread", "full"):
@@ -81,6 +84,20 @@ def permutation_shap(
     if wanted < 1:
         raise ValueError(f"permutations must be at least 1; got {wanted}")
     n_perm = -(-wanted // b) * b if pairing == "spread" and wanted > b else wanted
+    if rows_per_call == 1 and n > 1 and distributed():
+        values, base, evaluations = _by_blocks(f, background, rows, players, row_seeds, n_perm, pairing, max_batch)
+        if progress is not None:
+            progress(n, n)
+    else:
+        values, base, evaluations = _explain(f, table, row_seeds, n_perm, pairing, rows_per_call, max_batch, progress)
+    output = _score(f, table.rows_only())
+    return PermutationShap(values, base, output, n_perm, evaluations + n)
+
+
+def _explain(f: Callable[[Any], np.ndarray], table: _Table, row_seeds: Sequence[int], n_perm: int, pairing: str,
+             rows_per_call: int, max_batch: int, progress: Progress | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(values, base values, model rows evaluated, the background's included) of ``table``'s rows."""
+    b, n, p = table.n_background, table.n_rows, table.n_players
     f_background = _score(f, table.batch(np.tile(np.arange(b), (p, 1)).T))
     values, base = np.zeros((n, p)), np.zeros(n)
     pending: list[tuple[int, _Chains]] = []
@@ -109,8 +126,47 @@ def permutation_shap(
             flush()
     if pending:
         flush()
-    output = _score(f, table.rows_only())
-    return PermutationShap(values, base, output, n_perm, evaluations + n)
+    return values, base, evaluations
+
+
+BLOCKS = 32  # shards of explained rows when the backend can run them elsewhere
+
+
+def _by_blocks(f: Callable[[Any], np.ndarray], background: Any, rows: Any, players: Sequence[Sequence[int]] | None,
+               row_seeds: Sequence[int], n_perm: int, pairing: str, max_batch: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """``_explain`` over blocks of rows sent through ``shard_map``. With one row per model call a
+    row's values do not depend on the other rows, so they equal the unsharded values bit for bit."""
+    from audit.execution import shard_map
+
+    n = len(rows)
+    size = -(-n // BLOCKS)
+    spans = [(start, min(start + size, n)) for start in range(0, n, size)]
+    job = _RowBlock(f, background, rows, players, np.asarray(row_seeds), n_perm, pairing, max_batch)
+    parts = shard_map(job, spans, label="permutation SHAP rows")
+    values = np.concatenate([v for v, _, _ in parts])
+    base = np.concatenate([bv for _, bv, _ in parts])
+    evaluations = sum(e for _, _, e in parts) - (len(parts) - 1) * len(background)  # the background is scored once per block
+    return values, base, evaluations
+
+
+@dataclass
+class _RowBlock:
+    """Explain the rows ``[start, stop)``: one shard of ``_by_blocks``."""
+
+    f: Callable[[Any], np.ndarray]
+    background: Any
+    rows: Any
+    players: Sequence[Sequence[int]] | None
+    row_seeds: np.ndarray
+    n_perm: int
+    pairing: str
+    max_batch: int
+
+    def __call__(self, span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, int]:
+        start, stop = span
+        rows = self.rows.iloc[start:stop] if isinstance(self.rows, pd.DataFrame) else np.asarray(self.rows)[start:stop]
+        table = _Table(self.background, rows, self.players)
+        return _explain(self.f, table, self.row_seeds[start:stop], self.n_perm, self.pairing, 1, self.max_batch, None)
 
 
 def _score(f: Callable[[Any], np.ndarray], batch: Any) -> np.ndarray:

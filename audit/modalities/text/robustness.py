@@ -2,7 +2,9 @@
 
 A seeded sample of ``sample_size`` test texts (the same rows for every model) is attacked with
 each recipe in ``recipes`` (:mod:`audit.text.attack`), each attack limited to ``query_budget``
-model queries. Texts the model already gets wrong are *skipped*, as in TextAttack's own summary.
+model queries. Every text is attacked on its own, by an attack seeded from the run seed and the
+text's row, so the texts are independent shards (``Context.map``: Ray tasks with
+``execution: {backend: ray}``) and a text's outcome does not depend on the others. Texts the model already gets wrong are *skipped*, as in TextAttack's own summary.
 
 Metric paths (``<r>`` = recipe name)::
 
@@ -69,9 +71,13 @@ class TextRobustnessCheck(Check):
         rows = np.sort(ctx.rng(self.name, "sample").choice(len(test), size=n, replace=False))
         texts, labels = [test.X[i] for i in rows], test.y[rows]
         summary: list[dict[str, Any]] = []
+        # shards: blocks of examples per recipe; every example seeds its own attack
+        job = _AttackBlock(model, texts, labels, rows, p.query_budget, ctx.seed, self.name)
+        spans = [(start, min(start + EXAMPLES_PER_SHARD, n)) for start in range(0, n, EXAMPLES_PER_SHARD)]
+        items = [(recipe, start, stop) for recipe in p.recipes for start, stop in spans]
+        found = ctx.map(job, items, label=f"{model.name} · {self.check_name} examples")
         for recipe in p.recipes:
-            seed = int(ctx.rng(self.name, model.name, recipe).integers(2**31))
-            outcomes = run_attack(recipe, model, texts, labels, p.query_budget, seed)
+            outcomes = [o for (r, _, _), block in zip(items, found, strict=True) if r == recipe for o in block]
             summary.append(self._record(ctx, result, model, recipe, outcomes))
         result.table("summary", summary)
         names = [s["recipe"] for s in summary]
@@ -119,3 +125,29 @@ class TextRobustnessCheck(Check):
             result.warn(f"{recipe}: {budget_hits} of {len(done)} attacks stopped at the query budget ({p.query_budget}); a larger budget may raise the success rate")
         ctx.log(f"    text_robustness {model.name}/{recipe}: success {rate if rate is None else round(rate, 3)}, {len(done)} attacked, {n - len(done)} skipped")
         return {"recipe": recipe, "n": n, "successful": len(wins), "failed": int(failed.sum()), "skipped": n - len(done), **values}
+
+
+EXAMPLES_PER_SHARD = 4
+
+
+class _AttackBlock:
+    """Attack the sampled texts ``[start, stop)`` with one recipe: a shard ``Context.map`` may send elsewhere.
+
+    Each text gets a fresh attack (no cache carried over from other texts) seeded from the run
+    seed and the text's test row (``keyed_rng(seed, check, model, recipe, row)``), so its outcome
+    does not depend on which texts are attacked with it, in which order, or where.
+    """
+
+    def __init__(self, model: ModelAdapter, texts: list[Any], labels: np.ndarray, rows: np.ndarray, budget: int, seed: int, check: str) -> None:
+        self.model, self.texts, self.labels, self.rows = model, texts, labels, rows
+        self.budget, self.seed, self.check = budget, seed, check
+
+    def __call__(self, item: tuple[str, int, int]) -> list[Any]:
+        from audit.context import keyed_rng
+
+        recipe, start, stop = item
+        out = []
+        for i in range(start, stop):
+            seed = int(keyed_rng(self.seed, self.check, self.model.name, recipe, int(self.rows[i])).integers(2**31))
+            out += run_attack(recipe, self.model, [self.texts[i]], self.labels[i : i + 1], self.budget, seed)
+        return out
