@@ -232,10 +232,11 @@ def test_a_replaced_cache_artefact_is_refused_and_never_run(cached_lr, capsys, t
 @pytest.mark.parametrize("tamper", ["edit file", "extra file", "no manifest", "other key", "symlinked file"])
 def test_altered_cache_entries_are_refused(cached_lr, capsys, monkeypatch, tamper):
     suite, entry = cached_lr
+    artefact = "model.npz" if (entry / "model.npz").exists() else "model.skops"  # the toolkit's own format, or skops
     if tamper == "edit file":
-        with (entry / "model.skops").open("ab") as handle:
+        with (entry / artefact).open("ab") as handle:
             handle.write(b"\0")
-        expected = "files differ from the sealed manifest: model.skops"
+        expected = f"files differ from the sealed manifest: {artefact}"
     elif tamper == "extra file":
         (entry / "sitecustomize.py").write_text("import os\n")
         expected = "files differ from the sealed manifest: sitecustomize.py"
@@ -246,9 +247,9 @@ def test_altered_cache_entries_are_refused(cached_lr, capsys, monkeypatch, tampe
         monkeypatch.setenv("AUDIT_CACHE_KEY", "a different team's key, at least thirty-two bytes")
         expected = "was not sealed with this user's cache key"
     else:
-        (entry / "model.skops").rename(entry.parent / "elsewhere.skops")
-        os.symlink(entry.parent / "elsewhere.skops", entry / "model.skops")
-        expected = "'model.skops' is not a regular file"
+        (entry / artefact).rename(entry.parent / "elsewhere")
+        os.symlink(entry.parent / "elsewhere", entry / artefact)
+        expected = f"'{artefact}' is not a regular file"
     err = _rerun(suite, capsys)
     assert "model cache altered" in err and expected in err, err
 
