@@ -16,6 +16,11 @@ images: the pixel bytes). Metric paths, shares with ``n`` the rows they are take
 
 Without training rows (an evaluation-only run) the overlap metrics are null, "not applicable".
 
+Scale: exact duplicates, overlap and conflicts hash every row (O(rows)); the near-duplicate
+search compares a seeded sample of at most ``max_neighbour_rows`` test rows with as many train
+rows (its ``n`` is the test sample, and its finding says it was sampled), with ``ctx.log``
+progress lines; the single-feature leakage scores use a seeded sample of ``max_rows`` rows.
+
 ``model`` (scope ``model``): does a model score suspiciously well? Its test ROC-AUC and accuracy
 are set against a *yardstick*: simple models (logistic regression; tabular also gradient
 boosting) cross-validated on the test rows themselves, the best of them, an estimate of what
@@ -34,6 +39,8 @@ Each class lists ``default_gates`` (suite gate syntax) that apply when a suite s
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -210,14 +217,15 @@ class DataIntegrityCheck(Check):
         b = self._sample(ctx, len(test), "test")
         features = list(ctx.schema.features)
         numeric = [c for c in ctx.schema.numeric if pd.api.types.is_numeric_dtype(train.X[c])]
-        distance, nearest = st.nearest_distances(train.X.iloc[a][features], test.X.iloc[b][features], numeric)
+        progress = _progress(ctx, f"nearest training row of {len(b)} sampled test rows (among {len(a)} sampled training rows)")
+        distance, nearest = st.nearest_distances(train.X.iloc[a][features], test.X.iloc[b][features], numeric, progress)
         near = distance <= p.near_duplicate_distance + 1e-12
         result.add("train_test_near_overlap", near.mean(), n=len(b))
         fresh = near & ~in_train[b]
         if fresh.any():
             findings.append(
                 {
-                    "finding": f"{int(near.sum())} of {len(b)} test rows ({near.mean():.1%}) lie within distance {p.near_duplicate_distance:g} of a training row (near duplicates, exact copies included)",
+                    "finding": f"{int(near.sum())} of {len(b)} {'sampled ' if len(b) < len(test) else ''}test rows ({near.mean():.1%}) lie within distance {p.near_duplicate_distance:g} of a training row{f' (of {len(a)} sampled)' if len(a) < len(train) else ''} (near duplicates, exact copies included)",
                     "metric": "train_test_near_overlap",
                     "value": float(near.mean()),
                 }
@@ -398,6 +406,25 @@ class DataIntegrityCheck(Check):
         if n <= cap:
             return np.arange(n)
         return np.sort(ctx.rng(self.name, what).choice(n, size=cap, replace=False))
+
+
+def _progress(ctx: Context, what: str, every: float = 0.2) -> Callable[[int, int], None] | None:
+    """A ``progress(done, total)`` callback writing a ``ctx.log`` line about every 20%, with an ETA."""
+    log = getattr(ctx, "log", None)
+    if log is None:
+        return None
+    start, shown = time.perf_counter(), [0.0]
+
+    def report(done: int, total: int) -> None:
+        fraction = done / total if total else 1.0
+        if fraction < 1.0 and fraction - shown[0] < every:
+            return
+        shown[0] = fraction
+        elapsed = time.perf_counter() - start
+        eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
+        log(f"        data · integrity: {what}: {done}/{total} ({fraction:.0%}), {elapsed:.1f}s, ETA {eta:.1f}s")
+
+    return report
 
 
 def _cell(value: Any) -> Any:

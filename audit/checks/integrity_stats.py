@@ -15,6 +15,7 @@ Kept apart from the checks so each definition can be read (and tested) on its ow
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,8 +44,20 @@ def normalised_frame(X: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             out[column] = values.astype(np.float64)
         else:
-            out[column] = values.astype(object).where(values.notna(), None).map(lambda v: None if v is None else str(v))
+            out[column] = pd.Series(_as_text(values), index=X.index, dtype=object)  # object: no conversion to arrow text
     return pd.DataFrame(out)
+
+
+def _as_text(values: pd.Series) -> np.ndarray:
+    """``str(value)`` per cell, missing as None; ``str`` runs once per distinct value."""
+    present = values.notna().to_numpy()
+    mixed = values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) != "string"
+    text = values.astype(str) if mixed else values  # object columns may mix 3 and "3": str per cell
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    labels = np.array([str(u) for u in uniques] + [None], dtype=object)
+    out = labels[codes]
+    out[~present] = None
+    return out
 
 
 def normalise_text(text: Any) -> str:
@@ -88,14 +101,39 @@ def encode_for_distance(train: pd.DataFrame, test: pd.DataFrame, numeric: list[s
     return sp.hstack(blocks_train, format="csr"), sp.hstack(blocks_test, format="csr")
 
 
-def nearest_distances(train: pd.DataFrame, test: pd.DataFrame, numeric: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(distance, position in ``train``) of each test row's nearest training row."""
-    from sklearn.neighbors import NearestNeighbors
+def nearest_distances(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    numeric: list[str],
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(distance, position in ``train``) of each test row's nearest training row.
 
+    The test rows are searched ``chunk`` at a time (default: about 2M distances per chunk);
+    ``progress(done, total)`` follows each chunk.
+    """
     A, B = encode_for_distance(train, test, numeric)
-    search = NearestNeighbors(n_neighbors=1, algorithm="brute", n_jobs=1).fit(A)
-    distance, index = search.kneighbors(B)
-    return distance[:, 0], index[:, 0]
+    if A.shape[1] <= 2000:  # a dense product is far faster than a sparse one at this width
+        A, B = A.toarray(), B.toarray()
+    squared_a = np.asarray(A.multiply(A).sum(axis=1)).ravel() if not isinstance(A, np.ndarray) else np.einsum("ij,ij->i", A, A)
+    n = B.shape[0]
+    chunk = chunk or max(1, 2_000_000 // max(A.shape[0], 1))  # about 16 MB of distances at a time
+    distance, index = np.zeros(n), np.zeros(n, dtype=np.int64)
+    for start in range(0, n, chunk):
+        b = B[start : start + chunk]
+        squared_b = np.einsum("ij,ij->i", b, b) if isinstance(b, np.ndarray) else np.asarray(b.multiply(b).sum(axis=1)).ravel()
+        d2 = b @ A.T
+        d2 = d2.toarray() if hasattr(d2, "toarray") else np.asarray(d2)
+        d2 *= -2.0  # |b - a|^2 = |b|^2 - 2 b.a + |a|^2, as scikit-learn's euclidean_distances; in place:
+        d2 += squared_b[:, None]  # fresh large arrays cost page faults
+        d2 += squared_a[None, :]
+        nearest = d2.argmin(axis=1)
+        distance[start : start + chunk] = np.sqrt(np.maximum(d2[np.arange(len(nearest)), nearest], 0.0))
+        index[start : start + chunk] = nearest
+        if progress is not None:
+            progress(min(start + chunk, n), n)
+    return distance, index
 
 
 def feature_codes(values: pd.Series, bins: int) -> np.ndarray:
@@ -147,7 +185,11 @@ def mixed_type(values: pd.Series) -> tuple[bool, float]:
     present = values.dropna()
     if present.empty:
         return False, 0.0
-    numeric = pd.to_numeric(present.astype(str).str.strip(), errors="coerce").notna()
-    share = float(numeric.mean())
-    inferred = pd.api.types.infer_dtype(present, skipna=True)
+    # each distinct value parsed once, weighted by its count (a 1M-row column has few distinct values)
+    counts = present.astype(object).value_counts(sort=False, dropna=False)
+    distinct = pd.Series(counts.index, dtype=object)
+    numeric = pd.to_numeric(distinct.astype(str).str.strip(), errors="coerce").notna().to_numpy()
+    weights = counts.to_numpy(dtype=np.float64)
+    share = float(weights[numeric].sum() / weights.sum())
+    inferred = pd.api.types.infer_dtype(distinct, skipna=True)
     return (0.0 < share < 1.0) or inferred in ("mixed", "mixed-integer"), share

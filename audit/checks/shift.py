@@ -26,23 +26,31 @@ e.g. ``noise@0.5``, ``missing@1.0``; group labels as in the fairness check)::
 All intervals are percentile bootstrap intervals. Perturbation metrics resample the test rows
 with one shared index matrix (paired with the clean predictions); the per-group drops resample
 within the group.
+
+Scale: the perturbations act on at most ``max_rows`` test rows (a seeded sample shared by every
+model; the metrics' ``n`` is the sample size), and each perturbed frame is encoded once for all
+the models whose fitted preprocessors are equal (:mod:`audit.shift.encoded`), each model then
+scoring the shared matrix through ``proba_from_encoded``. A ``ctx.log`` line follows about every
+10% of the perturbed sets a model scores.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from audit.checks.base import Check, CheckParams, CheckResult
+from audit.context import Predictions
 from audit.data.base import Dataset, group_label
 from audit.errors import CheckError
 from audit.metrics.binary import METRICS, binary_metrics, bootstrap_indices, percentile_ci
 from audit.registry import suggest
-from audit.shift import perturb
+from audit.shift import encoded, perturb
 from audit.shift.conditions import Condition
 from audit.shift.subpopulation import metric_drops, retrain
 
@@ -65,6 +73,7 @@ class ShiftParams(CheckParams):
     bootstrap: int = Field(1000, ge=0, le=20_000, description="Bootstrap replicates for the intervals (0: none).")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Interval coverage.")
     min_rows: int = Field(30, ge=1, description="Warn when a scenario side has fewer rows than this.")
+    max_rows: int | None = Field(100_000, ge=100, description="Perturb and rescore at most this many test rows (a seeded sample shared by every model; the metrics' n says how many); null: all.")
 
     @field_validator("severities")
     @classmethod
@@ -167,17 +176,19 @@ class ShiftCheck(Check):
         if ctx.data.background is None:
             result.warn("perturbations skipped: noise scales and resampled values come from the feature distribution, and the run has no training or reference rows (set data.reference)")
             return
-        test = ctx.data.test
+        test, sample = self._rows(ctx)
         y = test.y
-        clean = ctx.predict(model, test)
+        clean = _clean_predictions(ctx, model, sample)
         idx = bootstrap_indices(len(y), p.bootstrap, ctx.rng(self.name, model.name, "perturb")) if p.bootstrap else None
         clean_acc = (clean.pred == y).astype(np.float64)
         clean_boot = clean_acc[idx].mean(axis=1) if idx is not None else None
         curves: dict[str, dict[str, list]] = {}
         rows: list[dict[str, Any]] = []
         worst: dict[str, np.ndarray] = {}
+        scorer = encoded.EncodedScorer(ctx, model)  # perturbed frames encoded once for every model sharing a preprocessor
+        progress = _Progress(ctx, model.name, len(p.perturbations) * len(p.severities), len(test))
         for kind in p.perturbations:
-            datasets = self._perturbed(ctx, kind)
+            datasets = self._perturbed(ctx, kind, test)
             if not datasets:
                 result.warn(f"perturbation '{kind}' has no features to act on; skipped")
                 continue
@@ -185,14 +196,15 @@ class ShiftCheck(Check):
             for severity, dataset in datasets:
                 label = f"{kind}@{severity}"
                 try:
-                    pred = ctx.predict(model, dataset)
+                    pred = ctx.predict(scorer, dataset)
+                    progress.step(label)
                 except (ValueError, TypeError, RuntimeError) as exc:
                     result.warn(f"perturbation '{kind}': model cannot score the perturbed rows ({exc.__class__.__name__}: {exc}); skipped")
                     curves.pop(kind, None)
                     worst.pop(kind, None)
                     break
                 point = binary_metrics(y, pred.pred, pred.score)
-                boot = binary_metrics(y, pred.pred, pred.score, idx) if idx is not None else None
+                boot = _bootstrap_accuracy_auc(y, pred.pred, pred.score, idx) if idx is not None else None
                 same = (pred.pred == clean.pred).astype(np.float64)
                 correct = (pred.pred == y).astype(np.float64)
                 values = {
@@ -219,17 +231,30 @@ class ShiftCheck(Check):
         if curves:
             self._curve_figures(result, curves)
         if p.groups and worst and ctx.schema.group_columns:
-            self._groups(ctx, result, model, clean_acc, worst)
+            self._groups(ctx, result, model, test, clean_acc, worst)
 
-    def _perturbed(self, ctx: Context, kind: str) -> list[tuple[float, Dataset]]:
-        """The (severity, dataset) pairs of one perturbation, built once per run and shared."""
+    def _rows(self, ctx: Context) -> tuple[Dataset, np.ndarray | None]:
+        """The test rows the perturbations act on: all, or a seeded sample of ``max_rows`` (shared
+        by every model of the run); the sample's positions in the test set, None for all."""
         p: ShiftParams = self.params
-        schema, train, test = ctx.schema, ctx.data.background, ctx.data.test  # the reference rows, else train
+        test = ctx.data.test
+        if p.max_rows is None or len(test) <= p.max_rows:
+            return test, None
+        key = (self.name, "rows", p.max_rows, test.name, len(test))
+        if key not in ctx.shared:
+            rows = np.sort(ctx.rng(self.name, "rows", p.max_rows).choice(len(test), size=p.max_rows, replace=False))
+            ctx.shared[key] = (ctx.derive(test, f"shift.sample{p.max_rows}", rows=rows), rows)
+        return ctx.shared[key]
+
+    def _perturbed(self, ctx: Context, kind: str, test: Dataset) -> list[tuple[float, Dataset]]:
+        """The (severity, dataset) pairs of one perturbation of ``test``, built once per run and shared."""
+        p: ShiftParams = self.params
+        schema, train = ctx.schema, ctx.data.background  # the reference rows, else train
         columns = perturb.perturb_columns(kind, list(p.features or schema.features), schema.numeric, schema.categorical)
         if not columns:
             return []
         strength = {"noise": p.noise_scale, "missing": p.missing_rate, "resample": p.resample_rate}[kind]
-        config = json.dumps({"kind": kind, "columns": columns, "strength": strength}, sort_keys=True)
+        config = json.dumps({"kind": kind, "columns": columns, "strength": strength, **({"rows": len(test), "max_rows": p.max_rows} if test is not ctx.data.test else {})}, sort_keys=True)
         tag = hashlib.sha256(config.encode()).hexdigest()[:8]
         key = (self.name, "perturbed", config)
         if key not in ctx.shared:
@@ -256,11 +281,10 @@ class ShiftCheck(Check):
             series={k: [c["x"], c["stab"]] for k, c in curves.items()}, x_label="severity", y_label="share unchanged", value_range=[0.0, 1.0],
         )
 
-    def _groups(self, ctx: Context, result: CheckResult, model: ModelAdapter, clean_acc: np.ndarray, worst: dict[str, np.ndarray]) -> None:
+    def _groups(self, ctx: Context, result: CheckResult, model: ModelAdapter, test: Dataset, clean_acc: np.ndarray, worst: dict[str, np.ndarray]) -> None:
         """Accuracy drop per sensitive group at the highest severity of each perturbation."""
         p: ShiftParams = self.params
         top = p.severities[-1]
-        test = ctx.data.test
         rows, categories = [], []
         series: dict[str, list[float]] = {f"{k}@{top}": [] for k in worst}
         cis: dict[str, list[Any]] = {f"{k}@{top}": [] for k in worst}
@@ -284,6 +308,69 @@ class ShiftCheck(Check):
             "grouped_bar", title=f"Accuracy drop by group at severity {top}", categories=categories, series=series, ci=cis,
             horizontal=True, x_label="clean accuracy - perturbed accuracy",
         )
+
+
+def _bootstrap_accuracy_auc(y: np.ndarray, pred: np.ndarray, score: np.ndarray, idx: np.ndarray, chunk_elements: int = 1 << 21) -> dict[str, np.ndarray]:
+    """Accuracy and tie-aware ROC-AUC of every bootstrap replicate (row of ``idx``), the two
+    metrics the perturbation rows report, in O(B x n) time and O(chunk) memory.
+
+    The scores are sorted once; a replicate is the multiplicity of each row (``bincount`` of its
+    indices), summed per tie block of scores: AUC = sum over blocks of positives x (negatives in
+    lower blocks + half the tied negatives) / (P x N), the Mann-Whitney statistic with average
+    ranks, as :func:`audit.metrics.binary.binary_metrics` defines it (NaN without both classes).
+    """
+    y = np.asarray(y, dtype=np.int64)
+    n, n_boot = len(y), len(idx)
+    correct = (np.asarray(pred) == y).astype(np.float64)
+    order = np.argsort(np.asarray(score, dtype=np.float64), kind="stable")  # ascending
+    ranked = np.empty(n, dtype=np.int64)
+    ranked[order] = np.arange(n)
+    sorted_score = np.asarray(score, dtype=np.float64)[order]
+    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])  # tie blocks
+    positive = y[order] == 1
+    accuracy = np.empty(n_boot)
+    auc = np.empty(n_boot)
+    step = max(1, chunk_elements // max(n, 1))
+    for a in range(0, n_boot, step):
+        rows = idx[a : a + step]
+        r = len(rows)
+        accuracy[a : a + r] = correct[rows].mean(axis=1)
+        flat = (np.arange(r)[:, None] * n + ranked[rows]).ravel()
+        weights = np.bincount(flat, minlength=r * n).reshape(r, n).astype(np.float64)  # multiplicity, in score order
+        pos = np.add.reduceat(np.where(positive, weights, 0.0), starts, axis=1)
+        neg = np.add.reduceat(np.where(positive, 0.0, weights), starts, axis=1)
+        below = np.cumsum(neg, axis=1) - neg  # negatives in strictly lower blocks
+        n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+        num = (pos * (below + 0.5 * neg)).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc[a : a + r] = np.where((n_pos > 0) & (n_neg > 0), num / (n_pos * n_neg), np.nan)
+    return {"accuracy": accuracy, "roc_auc": auc}
+
+
+def _clean_predictions(ctx: Context, model: ModelAdapter, sample: np.ndarray | None) -> Predictions:
+    """The model's predictions on the sampled test rows (``sample``; None: all), taken from the
+    full test set's, which the run caches."""
+    full = ctx.predict(model, ctx.data.test)
+    return full if sample is None else Predictions(full.proba[sample])
+
+
+class _Progress:
+    """``ctx.log`` lines while a model scores the perturbed sets: about every 10%, with an ETA."""
+
+    def __init__(self, ctx: Context, model: str, total: int, rows: int, every: float = 0.1) -> None:
+        self.log = getattr(ctx, "log", None)
+        self.model, self.total, self.rows, self.every = model, total, rows, every
+        self.done, self.shown, self.start = 0, 0.0, time.perf_counter()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        fraction = self.done / self.total if self.total else 1.0
+        if self.log is None or (fraction < 1.0 and fraction - self.shown < self.every):
+            return
+        self.shown = fraction
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / fraction * (1 - fraction)
+        self.log(f"        {self.model} · shift: perturbed set {self.done}/{self.total} ({label}, {self.rows} rows; {fraction:.0%}), {elapsed:.1f}s, ETA {eta:.1f}s")
 
 
 def _sizes(sizes: dict[str, int]) -> str:

@@ -124,11 +124,13 @@ def group_label(column: str, value: str) -> str:
 
 @dataclass
 class DataBundle:
-    """Everything the run knows about its data: schema, the full frame, train and test."""
+    """Everything the run knows about its data: schema, the raw frame, train and test."""
 
     schema: Schema
     train: Dataset
     test: Dataset
+    # the raw data as loaded; tabular loaders keep its columns and dtypes only (no rows: those
+    # live in train / test / reference, so a 1M-row run holds one copy of them, not two)
     frame: pd.DataFrame
     source: str
     data_hash: str

@@ -152,8 +152,7 @@ def build_bundle(suite: Suite) -> DataBundle:
     )
     X = frame[features].copy()
     for column in categorical:
-        X[column] = X[column].astype(object).where(X[column].notna(), np.nan)
-        X[column] = X[column].map(lambda v: v if isinstance(v, float) and np.isnan(v) else str(v))
+        X[column] = categories_as_text(X[column])
     sens = frame[sensitive].astype(object).where(frame[sensitive].notna(), MISSING_GROUP).astype(str) if sensitive else pd.DataFrame(index=frame.index)
     ids = frame[spec.id_column].to_numpy() if spec.id_column else np.arange(len(frame))
     full = Dataset("all", X.reset_index(drop=True), y, sens.reset_index(drop=True), ids)
@@ -161,14 +160,17 @@ def build_bundle(suite: Suite) -> DataBundle:
     data_hash = _hash_frame(frame)
     if (parts != "").any():  # which file (or split value) a row came from is part of the data
         data_hash = hashlib.sha256(data_hash.encode() + part_digest(parts)).hexdigest()
+    train, test = full.subset(train_rows, "train"), full.subset(test_rows, "test")
+    reference = full.subset(reference_rows, "reference") if len(reference_rows) else None
+    del full, X  # the splits hold the rows; a 1M-row run keeps no second copy of them
     return DataBundle(
         schema=schema,
-        train=full.subset(train_rows, "train"),
-        test=full.subset(test_rows, "test"),
-        frame=frame,
+        train=train,
+        test=test,
+        frame=frame.iloc[:0],  # the raw columns and dtypes; the rows live in train / test / reference
         source=source,
         data_hash=data_hash,
-        reference=full.subset(reference_rows, "reference") if len(reference_rows) else None,
+        reference=reference,
         notes=notes,
     )
 
@@ -186,14 +188,36 @@ def _categorical_columns(frame: pd.DataFrame, features: list[str], spec: DataSpe
     return categorical
 
 
+def categories_as_text(column: pd.Series) -> pd.Series:
+    """A categorical feature as an object column of ``str`` (``str(value)``), missing as NaN.
+
+    Vectorised: ``str`` runs once per distinct value (``astype(str)`` per cell only for object
+    columns, which may mix types), and the cells share those strings, so a 1M-row column holds a
+    handful of string objects, not a million.
+    """
+    present = column.notna().to_numpy()
+    mixed = column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) != "string"
+    text = column.astype(str) if mixed else column  # an object column may mix 3 and "3": str per cell
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    labels = np.array([str(u) for u in uniques] + [np.nan], dtype=object)  # code -1 -> NaN
+    values = labels[codes]
+    values[~present] = np.nan
+    return pd.Series(values, index=column.index, name=column.name, dtype=object)
+
+
 def _refuse_mostly_numeric(column: pd.Series, where: str) -> None:
     """A numeric column spoiled by a few strings would silently become hundreds of one-hot levels."""
     values = column.dropna()
     if values.empty or pd.api.types.is_bool_dtype(column):
         return
-    parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
-    bad = values[parsed.isna()]
-    if len(bad) and parsed.notna().mean() >= 0.9:
+    # parse each distinct text once and weigh it by its count (O(rows) hashing, not parsing)
+    counts = values.astype(str).str.strip().value_counts(sort=False, dropna=False)
+    parsed = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce").to_numpy()
+    numeric = ~pd.isna(parsed)
+    weights = counts.to_numpy()
+    if (~numeric).any() and weights[numeric].sum() / weights.sum() >= 0.9:
+        bad_text = set(counts.index[~numeric])
+        bad = values[values.astype(str).str.strip().isin(bad_text)]
         examples = ", ".join(repr(v) for v in pd.unique(bad)[:3])
         raise DataError(
             f"{where}: data.features: column '{column.name}' looks numeric but {len(bad)} of {len(values)} values are not "

@@ -49,7 +49,10 @@ def draw(kind: str, train: pd.DataFrame, n: int, columns: list[str], rng: np.ran
     choices: dict[str, np.ndarray] = {}
     if kind == "resample":
         for column in columns:
-            marginal = train[column].dropna().astype(object).map(str).value_counts(normalize=True, sort=False)
+            present = train[column].dropna()
+            if pd.api.types.infer_dtype(present, skipna=True) != "string":  # numbers, mixed: str per cell
+                present = present.astype(object).map(str)
+            marginal = present.value_counts(normalize=True, sort=False)
             categories = marginal.index.to_numpy(dtype=object)
             choices[column] = categories[rng.choice(len(categories), size=n, p=marginal.to_numpy())] if len(categories) else np.full(n, np.nan, dtype=object)
     return Draws(normal, uniform, choices)

@@ -66,10 +66,21 @@ def numeric_drift(reference: pd.Series, current: pd.Series, *, n_bins: int, eps:
 
 def category_counts(reference: pd.Series, current: pd.Series) -> pd.DataFrame:
     """2 x K counts (rows: reference, current) over the categories seen in either sample."""
-    ref = reference.astype(object).where(reference.notna(), MISSING).map(str)
-    cur = current.astype(object).where(current.notna(), MISSING).map(str)
-    table = pd.DataFrame({"reference": ref.value_counts(), "current": cur.value_counts()}).fillna(0).astype(np.int64)
+    table = pd.DataFrame({"reference": _text_counts(reference), "current": _text_counts(current)}).fillna(0).astype(np.int64)
     return table.sort_index().T
+
+
+def _text_counts(values: pd.Series) -> pd.Series:
+    """Rows per ``str(value)`` (missing: ``MISSING``). Text columns are counted as they are (O(n)
+    hashing); other columns, which may hold 3 and 3.0 that hash alike, are converted per cell."""
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        counts = values.value_counts(dropna=True)
+        counts.index = counts.index.astype(object).map(str)
+        missing = int(values.isna().sum())
+        if missing:
+            counts = pd.concat([counts, pd.Series({MISSING: missing})])
+        return counts.groupby(level=0).sum()
+    return values.astype(object).where(values.notna(), MISSING).map(str).value_counts()
 
 
 def categorical_drift(reference: pd.Series, current: pd.Series, *, eps: float) -> dict[str, float]:
