@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,24 @@ class Context:
         derived = spec.model_copy(update={"name": f"{model.name}~{label}", "params": params})
         adapter, _info = build_model(derived, index, self.suite, bundle, self.seed)
         return adapter, ""
+
+    def progress(self, who: str, what: str, every: float = 0.1) -> Callable[[int, int], None]:
+        """A ``progress(done, total)`` callback for a long loop inside a check: a ``ctx.log`` line
+        (``<who> · <what> <done>/<total> (<share>), <elapsed>s, ETA <s>``) about every ``every``
+        of the way, and at the end."""
+        log = getattr(self, "log", None) or (lambda message: None)
+        start, shown = time.perf_counter(), [0.0]
+
+        def report(done: int, total: int, detail: str = "") -> None:
+            fraction = done / total if total else 1.0
+            if fraction < 1.0 and fraction - shown[0] < every:
+                return
+            shown[0] = fraction
+            elapsed = time.perf_counter() - start
+            eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
+            log(f"        {who} · {what} {done}/{total}{f' ({detail})' if detail else ''} ({fraction:.0%}), {elapsed:.1f}s, ETA {eta:.1f}s")
+
+        return report
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, label: str = "") -> list[Any]:
         """``[fn(item) for item in items]``: shard-keyed work a check can hand to the backend.

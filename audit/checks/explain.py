@@ -21,7 +21,6 @@ The per-row SHAP matrix is shared with other checks as ``ctx.shared[("shap", mod
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -132,7 +131,7 @@ class ExplainCheck(Check):
             background_size=p.background_size,
             p_pos=p_pos,
             permutations=p.permutations,
-            progress=_progress_log(ctx, model.name),
+            progress=ctx.progress(model.name, "explain: permutation SHAP rows"),
         )
         explanation.rows = rows
         ctx.shared[("shap", model.name)] = explanation
@@ -287,24 +286,3 @@ class ExplainCheck(Check):
             x_label="share of total mean |attribution|",
         )
         return round(time.perf_counter() - start, 4)
-
-
-def _progress_log(ctx: Context, model_name: str, every: float = 0.1) -> Callable[[int, int], None] | None:
-    """A permutation-SHAP progress callback: a ``ctx.log`` line about every 10% of the rows, with an ETA."""
-    log = getattr(ctx, "log", None)
-    if log is None:
-        return None
-    start, shown = time.perf_counter(), [0.0]
-
-    def report(done: int, total: int) -> None:
-        fraction = done / total if total else 1.0
-        if fraction < 1.0 and fraction - shown[0] < every:
-            return
-        shown[0] = fraction
-        elapsed = time.perf_counter() - start
-        eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
-        log(
-            f"        {model_name} · explain: permutation SHAP {done}/{total} rows ({fraction:.0%}), {elapsed:.1f}s, ETA {eta:.1f}s"
-        )
-
-    return report

@@ -39,8 +39,6 @@ Each class lists ``default_gates`` (suite gate syntax) that apply when a suite s
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -217,7 +215,7 @@ class DataIntegrityCheck(Check):
         b = self._sample(ctx, len(test), "test")
         features = list(ctx.schema.features)
         numeric = [c for c in ctx.schema.numeric if pd.api.types.is_numeric_dtype(train.X[c])]
-        progress = _progress(ctx, f"nearest training row of {len(b)} sampled test rows (among {len(a)} sampled training rows)")
+        progress = ctx.progress("data", f"integrity: nearest training row of {len(b)} sampled test rows (among {len(a)} sampled training rows):", every=0.2)
         distance, nearest = st.nearest_distances(train.X.iloc[a][features], test.X.iloc[b][features], numeric, progress)
         near = distance <= p.near_duplicate_distance + 1e-12
         result.add("train_test_near_overlap", near.mean(), n=len(b))
@@ -406,25 +404,6 @@ class DataIntegrityCheck(Check):
         if n <= cap:
             return np.arange(n)
         return np.sort(ctx.rng(self.name, what).choice(n, size=cap, replace=False))
-
-
-def _progress(ctx: Context, what: str, every: float = 0.2) -> Callable[[int, int], None] | None:
-    """A ``progress(done, total)`` callback writing a ``ctx.log`` line about every 20%, with an ETA."""
-    log = getattr(ctx, "log", None)
-    if log is None:
-        return None
-    start, shown = time.perf_counter(), [0.0]
-
-    def report(done: int, total: int) -> None:
-        fraction = done / total if total else 1.0
-        if fraction < 1.0 and fraction - shown[0] < every:
-            return
-        shown[0] = fraction
-        elapsed = time.perf_counter() - start
-        eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
-        log(f"        data · integrity: {what}: {done}/{total} ({fraction:.0%}), {elapsed:.1f}s, ETA {eta:.1f}s")
-
-    return report
 
 
 def _cell(value: Any) -> Any:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -186,7 +185,7 @@ class ShiftCheck(Check):
         rows: list[dict[str, Any]] = []
         worst: dict[str, np.ndarray] = {}
         scorer = encoded.EncodedScorer(ctx, model)  # perturbed frames encoded once for every model sharing a preprocessor
-        progress = _Progress(ctx, model.name, len(p.perturbations) * len(p.severities), len(test))
+        progress, done, total = ctx.progress(model.name, "shift: perturbed set"), 0, len(p.perturbations) * len(p.severities)
         for kind in p.perturbations:
             datasets = self._perturbed(ctx, kind, test)
             if not datasets:
@@ -197,7 +196,8 @@ class ShiftCheck(Check):
                 label = f"{kind}@{severity}"
                 try:
                     pred = ctx.predict(scorer, dataset)
-                    progress.step(label)
+                    done += 1
+                    progress(done, total, f"{label}, {len(dataset)} rows")
                 except (ValueError, TypeError, RuntimeError) as exc:
                     result.warn(f"perturbation '{kind}': model cannot score the perturbed rows ({exc.__class__.__name__}: {exc}); skipped")
                     curves.pop(kind, None)
@@ -352,25 +352,6 @@ def _clean_predictions(ctx: Context, model: ModelAdapter, sample: np.ndarray | N
     full test set's, which the run caches."""
     full = ctx.predict(model, ctx.data.test)
     return full if sample is None else Predictions(full.proba[sample])
-
-
-class _Progress:
-    """``ctx.log`` lines while a model scores the perturbed sets: about every 10%, with an ETA."""
-
-    def __init__(self, ctx: Context, model: str, total: int, rows: int, every: float = 0.1) -> None:
-        self.log = getattr(ctx, "log", None)
-        self.model, self.total, self.rows, self.every = model, total, rows, every
-        self.done, self.shown, self.start = 0, 0.0, time.perf_counter()
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        fraction = self.done / self.total if self.total else 1.0
-        if self.log is None or (fraction < 1.0 and fraction - self.shown < self.every):
-            return
-        self.shown = fraction
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / fraction * (1 - fraction)
-        self.log(f"        {self.model} · shift: perturbed set {self.done}/{self.total} ({label}, {self.rows} rows; {fraction:.0%}), {elapsed:.1f}s, ETA {eta:.1f}s")
 
 
 def _sizes(sizes: dict[str, int]) -> str:

@@ -269,13 +269,13 @@ def test_permutations_round_up_to_whole_rounds_of_the_background_and_progress_is
     np.testing.assert_allclose(few.base_values + few.values.sum(axis=1), f(rows), atol=1e-12)
 
 
-def test_the_check_logs_progress_about_every_tenth_of_the_rows():
-    from audit.checks.explain import _progress_log
+def test_the_check_logs_progress_about_every_tenth_of_the_rows(tmp_path):
+    from audit.context import Context
 
     lines: list[str] = []
-    ctx = type("Ctx", (), {"log": staticmethod(lines.append)})()
-    report = _progress_log(ctx, "svc")
+    ctx = Context(None, None, {}, 0, tmp_path, lines.append)
+    report = ctx.progress("svc", "explain: permutation SHAP rows")  # what the explain check passes
     for done in range(1, 301):
         report(done, 300)
-    assert 9 <= len(lines) <= 11 and lines[-1].startswith("        svc · explain: permutation SHAP 300/300 rows (100%)")
+    assert 9 <= len(lines) <= 11 and lines[-1].startswith("        svc · explain: permutation SHAP rows 300/300 (100%)")
     assert "ETA" in lines[0]
