@@ -250,6 +250,20 @@ def _ranking_metrics(y: np.ndarray, s: np.ndarray, ix: np.ndarray) -> tuple[np.n
     return np.where(two_class, auc, np.nan), np.where(two_class, ap, np.nan)
 
 
+def count_metrics(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray, m: float | np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy, balanced accuracy, precision, recall and F1 from confusion counts (scalars or
+    arrays over replicates); zero denominators follow the module docstring's rules."""
+    has_pos, has_neg = (tp + fn) > 0, (tn + fp) > 0
+    tpr, tnr = _div(tp, tp + fn, 0.0), _div(tn, tn + fp, 0.0)
+    return {
+        "accuracy": (tp + tn) / m,
+        "balanced_accuracy": (tpr * has_pos + tnr * has_neg) / (has_pos * 1.0 + has_neg),
+        "precision": _div(tp, tp + fp, np.nan),
+        "recall": _div(tp, tp + fn, np.nan),
+        "f1": _div(2.0 * tp, 2.0 * tp + fp + fn, np.nan),
+    }
+
+
 def binary_metrics(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -274,17 +288,11 @@ def binary_metrics(
     c = confusion_counts(y, p, ix).astype(np.float64)
     tn, fp, fn, tp = c[:, 0, 0], c[:, 0, 1], c[:, 1, 0], c[:, 1, 1]
     m = ix.shape[1]
-    has_pos, has_neg = (tp + fn) > 0, (tn + fp) > 0
-    tpr, tnr = _div(tp, tp + fn, 0.0), _div(tn, tn + fp, 0.0)
     eps = np.finfo(np.float64).eps
     ll = -np.log(np.clip(np.where(y == 1, s, 1.0 - s), eps, 1.0 - eps))
     auc, ap = _ranking_metrics(y, s, ix)
     out = {
-        "accuracy": (tp + tn) / m,
-        "balanced_accuracy": (tpr * has_pos + tnr * has_neg) / (has_pos * 1.0 + has_neg),
-        "precision": _div(tp, tp + fp, np.nan),
-        "recall": _div(tp, tp + fn, np.nan),
-        "f1": _div(2.0 * tp, 2.0 * tp + fp + fn, np.nan),
+        **count_metrics(tp, fp, fn, tn, m),
         "roc_auc": auc,
         "pr_auc": ap,
         "log_loss": ll[ix].mean(axis=1),

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from audit.metrics import multiclass as mc
-from audit.metrics.binary import METRICS, _bin_ids, _div, _labels, _scores
+from audit.metrics.binary import METRICS, _bin_ids, _div, _labels, _scores, count_metrics
 
 BLOCK = 100  # replicates per block (a shard of ctx.map); fixed so numbers are machine-independent
 CHUNK_ELEMENTS = 1 << 20  # at most this many numbers per (replicates x rows/cells) array at once
@@ -254,15 +254,9 @@ class BinaryTable:
         ll_sum, sq_sum = np.einsum("ij,j->i", w, self.linear[3]), np.einsum("ij,j->i", w, self.linear[4])
         fn, fp = n_pos - tp, n_pp - tp
         tn = m - n_pos - fp
-        has_pos, has_neg = (tp + fn) > 0, (tn + fp) > 0
-        tpr, tnr = _div(tp, tp + fn, 0.0), _div(tn, tn + fp, 0.0)
         auc, ap = _ranking(w, self.linear[0], self.ties)
         out = {
-            "accuracy": (tp + tn) / m,
-            "balanced_accuracy": (tpr * has_pos + tnr * has_neg) / (has_pos * 1.0 + has_neg),
-            "precision": _div(tp, tp + fp, np.nan),
-            "recall": _div(tp, tp + fn, np.nan),
-            "f1": _div(2.0 * tp, 2.0 * tp + fp + fn, np.nan),
+            **count_metrics(tp, fp, fn, tn, m),
             "roc_auc": auc,
             "pr_auc": ap,
             "log_loss": ll_sum / m,
