@@ -136,19 +136,20 @@ class Context:
         adapter, _info = build_model(derived, index, self.suite, bundle, self.seed)
         return adapter, ""
 
-    def progress(self, who: str, what: str, every: float = 0.1) -> Callable[[int, int], None]:
+    def progress(self, who: str, what: str, every: float = 0.1, min_seconds: float = 1.0) -> Callable[[int, int], None]:
         """A ``progress(done, total)`` callback for a long loop inside a check: a ``ctx.log`` line
         (``<who> · <what> <done>/<total> (<share>), <elapsed>s, ETA <s>``) about every ``every``
-        of the way, and at the end."""
+        of the way, and at the end; nothing before ``min_seconds`` have passed, so short loops
+        stay quiet."""
         log = getattr(self, "log", None) or (lambda message: None)
         start, shown = time.perf_counter(), [0.0]
 
         def report(done: int, total: int, detail: str = "") -> None:
             fraction = done / total if total else 1.0
-            if fraction < 1.0 and fraction - shown[0] < every:
+            elapsed = time.perf_counter() - start
+            if elapsed < min_seconds or (fraction < 1.0 and fraction - shown[0] < every):
                 return
             shown[0] = fraction
-            elapsed = time.perf_counter() - start
             eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
             log(f"        {who} · {what} {done}/{total}{f' ({detail})' if detail else ''} ({fraction:.0%}), {elapsed:.1f}s, ETA {eta:.1f}s")
 

@@ -158,7 +158,16 @@ def _shift_metrics(tmp_path: Path, monkeypatch, enabled: bool, max_rows: int | N
         calls.append(len(X))
         return original(self, X, **kw)
 
+    from audit.models.fast_encode import CompiledEncoder
+
+    compiled = CompiledEncoder.transform
+
+    def counted_compiled(self, X):  # the adapters' compiled replay of the same preprocessor counts too
+        calls.append(len(X))
+        return compiled(self, X)
+
     monkeypatch.setattr(ColumnTransformer, "transform", counted)
+    monkeypatch.setattr(CompiledEncoder, "transform", counted_compiled)
     encoded.ENABLED = enabled
     try:
         check = ShiftCheck(ShiftParams(severities=[0.5, 1.0], bootstrap=30, max_rows=max_rows))
