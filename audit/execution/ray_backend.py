@@ -119,8 +119,11 @@ class RayBackend(Backend):
                     _write_files(ctx.run_dir, outcome.files)
                     done(outcome)
         except BaseException:
-            for ref in futures:
-                ray.cancel(ref, force=True)
+            # stop what has not finished; never force-kill a worker (a task completing while its
+            # worker is killed can crash Ray's driver), and never cancel what is already done
+            unfinished = ray.wait(list(futures), num_returns=len(futures), timeout=0)[1] if futures else []
+            for ref in unfinished:
+                ray.cancel(ref)
             raise
 
     def _shippable(self, ctx: Context, models: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:

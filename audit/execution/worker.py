@@ -153,8 +153,9 @@ def fan_out(ray: Any, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[An
     try:
         return ray.get(refs)
     except ray.exceptions.RayTaskError as err:
-        for ref in refs:
-            ray.cancel(ref, force=True)
+        # let the other shards finish rather than force-cancelling them: killing a worker whose task
+        # is completing can crash Ray's driver ("Tried to complete task that was not pending")
+        ray.wait(refs, num_returns=len(refs))
         cause = getattr(err, "cause", None)
         if isinstance(cause, BaseException):
             raise cause from None
