@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from audit.checks.base import Check, CheckParams, CheckResult, MetricSpec
+from audit.checks.base import Check, CheckParams, CheckResult, MetricSpec, json_cell
 from audit.errors import CheckError
 from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 from audit.registry import suggest
@@ -110,7 +110,7 @@ class AnonymityCheck(Check):
 
         smallest = report.classes.head(SMALLEST)
         result.table("smallest_classes", [
-            {**{c: _cell(row[c]) for c in qis}, "rows": int(row[SIZE]), f"distinct {sensitive}": int(row[DISTINCT])}
+            {**{c: json_cell(row[c]) for c in qis}, "rows": int(row[SIZE]), f"distinct {sensitive}": int(row[DISTINCT])}
             for _, row in smallest.iterrows()
         ])
         per_qi = []
@@ -158,12 +158,3 @@ def _columns(dataset: Dataset, columns: list[str], schema: Any) -> pd.DataFrame:
         else:  # the target
             out[column] = np.asarray(schema.classes, dtype=object)[dataset.y]
     return pd.DataFrame(out)
-
-
-def _cell(value: Any) -> Any:
-    """A JSON-safe table cell."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

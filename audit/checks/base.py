@@ -126,6 +126,15 @@ class CheckResult:
         )
 
 
+def json_cell(value: Any) -> Any:
+    """A JSON-safe table cell: NumPy scalars as Python values, NaN and infinities as None."""
+    if hasattr(value, "item") and type(value).__module__ == "numpy":
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _finite(value: Any) -> float | None:
     if value is None:
         return None

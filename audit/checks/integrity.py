@@ -45,7 +45,7 @@ import numpy as np
 from pydantic import Field
 
 from audit.checks import integrity_stats as st
-from audit.checks.base import Check, CheckParams, CheckResult, MetricSpec
+from audit.checks.base import Check, CheckParams, CheckResult, MetricSpec, json_cell
 from audit.checks.integrity_model import ModelIntegrityCheck, ModelIntegrityParams
 from audit.lazy import pandas as pd  # imported on first use (audit validate stays light)
 from audit.results import NOT_APPLICABLE
@@ -162,8 +162,8 @@ class DataIntegrityCheck(Check):
                     rows.append(
                         {
                             "split": split,
-                            "row_id": _cell(dataset.ids[i]),
-                            "copy_of_row_id": _cell(dataset.ids[first[i]]),
+                            "row_id": json_cell(dataset.ids[i]),
+                            "copy_of_row_id": json_cell(dataset.ids[first[i]]),
                         }
                     )
         result.table("duplicates", rows)
@@ -188,8 +188,8 @@ class DataIntegrityCheck(Check):
         position = pd.Series(np.arange(len(train))).groupby(keys["train"]).first()
         rows = [
             {
-                "test_row_id": _cell(test.ids[i]),
-                "train_row_id": _cell(train.ids[position[keys["test"][i]]]),
+                "test_row_id": json_cell(test.ids[i]),
+                "train_row_id": json_cell(train.ids[position[keys["test"][i]]]),
                 "distance": 0.0,
             }
             for i in np.flatnonzero(in_train)[: p.examples]
@@ -231,8 +231,8 @@ class DataIntegrityCheck(Check):
             order = np.argsort(np.where(fresh, distance, np.inf))[: p.examples]
             rows += [
                 {
-                    "test_row_id": _cell(test.ids[b[i]]),
-                    "train_row_id": _cell(train.ids[a[nearest[i]]]),
+                    "test_row_id": json_cell(test.ids[b[i]]),
+                    "train_row_id": json_cell(train.ids[a[nearest[i]]]),
                     "distance": float(distance[i]),
                 }
                 for i in order
@@ -273,8 +273,8 @@ class DataIntegrityCheck(Check):
                 rows.append(
                     {
                         "split": str(split[i]),
-                        "row_id": _cell(ids[i]),
-                        "label": _cell(classes[labels[i]]),
+                        "row_id": json_cell(ids[i]),
+                        "label": json_cell(classes[labels[i]]),
                         "features_group": int(group[i]),
                     }
                 )
@@ -404,11 +404,3 @@ class DataIntegrityCheck(Check):
         if n <= cap:
             return np.arange(n)
         return np.sort(ctx.rng(self.name, what).choice(n, size=cap, replace=False))
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

@@ -14,9 +14,7 @@ the candidates go through :func:`neutralise_cell`; floats are written as ``%.17g
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,20 +115,13 @@ def _formatted(frame: pd.DataFrame) -> pd.DataFrame:
 def write_predictions(test: Dataset, classes: Sequence[Any], probabilities: dict[str, np.ndarray], path: Path, chunk_rows: int = 200_000) -> None:
     """Write the table model by model, ``chunk_rows`` rows at a time, to a temporary file renamed
     over ``path`` (a 1M-row test set never becomes one string in memory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            header = True
-            for frame in _model_tables(test, classes, probabilities):
-                for start in range(0, max(len(frame), 1 if header else 0), chunk_rows):
-                    _formatted(frame.iloc[start : start + chunk_rows]).to_csv(handle, index=False, header=header, lineterminator="\n")
-                    header = False
-            if header:  # no model: the header alone
-                handle.write(",".join(["model", "dataset", "row_id", "y_true", "y_pred"]) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from audit.results import atomic_writer
+
+    with atomic_writer(path, newline="") as handle:
+        header = True
+        for frame in _model_tables(test, classes, probabilities):
+            for start in range(0, max(len(frame), 1 if header else 0), chunk_rows):
+                _formatted(frame.iloc[start : start + chunk_rows]).to_csv(handle, index=False, header=header, lineterminator="\n")
+                header = False
+        if header:  # no model: the header alone
+            handle.write(",".join(["model", "dataset", "row_id", "y_true", "y_pred"]) + "\n")
