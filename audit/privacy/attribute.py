@@ -33,43 +33,78 @@ def balanced_accuracy(y: np.ndarray, pred: np.ndarray, idx: np.ndarray | None = 
     return out[0] if idx is None else out
 
 
-def _design(X: pd.DataFrame, numeric: list[str], categorical: list[str], extra: np.ndarray | None):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    frame = X[numeric + categorical].copy()
-    num = list(numeric)
+def _columns(X: pd.DataFrame, numeric: list[str], categorical: list[str], extra: np.ndarray | None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The attack's raw inputs, read once: numeric values (NaN = missing, the model's outputs
+    appended) and each categorical column as integer codes of its sorted string values
+    (missing is the value "(missing)")."""
+    parts = [X[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in numeric]
     if extra is not None:
-        for j in range(extra.shape[1]):
-            frame[f"__model_{j}"] = extra[:, j]
-            num.append(f"__model_{j}")
+        parts += [np.asarray(extra[:, j], dtype=np.float64) for j in range(extra.shape[1])]
+    num = np.column_stack(parts) if parts else np.empty((len(X), 0))
+    codes = []
     for c in categorical:
-        frame[c] = frame[c].astype(object).where(frame[c].notna(), "(missing)").astype(str)
-    parts = []
-    if num:
-        parts.append(("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num))
-    if categorical:
-        parts.append(("cat", OneHotEncoder(handle_unknown="ignore"), list(categorical)))
-    return frame, ColumnTransformer(parts)
+        column = X[c]
+        text = column.astype(object).where(column.notna(), "(missing)").astype(str).to_numpy()
+        codes.append(np.unique(text, return_inverse=True)[1].ravel())
+    return num, codes
+
+
+def _fold_design(num: np.ndarray, codes: list[np.ndarray], train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The design matrices of one fold, fitted on its training rows only: what scikit-learn's
+    ``SimpleImputer(median)`` + ``StandardScaler`` on the numeric columns and
+    ``OneHotEncoder(handle_unknown="ignore")`` on the categorical ones compute (a numeric column
+    missing on every training row is dropped; a category unseen in training encodes as zeros)."""
+    blocks_tr, blocks_te = [], []
+    if num.shape[1]:
+        a, b = num[train], num[test]
+        seen = ~np.isnan(a).all(axis=0)
+        a, b = a[:, seen], b[:, seen]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmedian(a, axis=0)
+        a = np.where(np.isnan(a), median, a)
+        b = np.where(np.isnan(b), median, b)
+        mean, std = a.mean(axis=0), a.std(axis=0)
+        std[std < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0  # constant column: centred only
+        blocks_tr.append((a - mean) / std)
+        blocks_te.append((b - mean) / std)
+    for code in codes:
+        present = np.unique(code[train])
+        slot = np.full(int(code.max()) + 1, -1)
+        slot[present] = np.arange(present.size)
+        for rows, blocks in ((train, blocks_tr), (test, blocks_te)):
+            onehot = np.zeros((rows.size, present.size))
+            s = slot[code[rows]]
+            hit = s >= 0
+            onehot[np.flatnonzero(hit), s[hit]] = 1.0
+            blocks.append(onehot)
+    return np.hstack(blocks_tr), np.hstack(blocks_te)
 
 
 def cv_predict(X: pd.DataFrame, numeric: list[str], categorical: list[str], target: np.ndarray, folds: int, seed: int, extra: np.ndarray | None = None) -> np.ndarray:
-    """Out-of-fold class predictions of a logistic regression (a constant when no features)."""
+    """Out-of-fold class predictions of a logistic regression (a constant when no features).
+
+    Each fold's preprocessing is fitted on that fold's training rows (:func:`_fold_design`); the
+    columns are read from the frame once, not once per fold (a ``ColumnTransformer`` on a frame
+    per fold cost most of the check). The folds are ``StratifiedKFold(folds, shuffle, seed)``'s,
+    as ``cross_val_predict`` would use.
+    """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
+    from sklearn.model_selection import StratifiedKFold
 
     if not numeric and not categorical and extra is None:
         values, counts = np.unique(target, return_counts=True)
         return np.full(len(target), values[counts.argmax()])
-    frame, prep = _design(X, numeric, categorical, extra)
-    model = make_pipeline(prep, LogisticRegression(max_iter=2000, random_state=seed))
+    num, codes = _columns(X, numeric, categorical, extra)
+    out = np.empty(len(target), dtype=np.asarray(target).dtype)
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return cross_val_predict(model, frame, target, cv=cv)
+        for train, test in cv.split(np.zeros((len(target), 1)), target):
+            Z_train, Z_test = _fold_design(num, codes, train, test)
+            model = LogisticRegression(max_iter=2000, random_state=seed).fit(Z_train, target[train])
+            out[test] = model.predict(Z_test)
+    return out
 
 
 def model_outputs(proba: np.ndarray) -> np.ndarray:
