@@ -94,7 +94,7 @@ def build_counterfactual(attribute: str, spec: CounterfactualSpec, X: pd.DataFra
                 raise CheckError(f"{where}.swap: {part} '{value}' is not a value of '{spec.feature}'; {suggest(value, list(seen))}")
         text = column.astype(str)
         changed = text.isin(list(spec.swap)).to_numpy() & column.notna().to_numpy()
-        out[spec.feature] = column.where(~changed, text.map(lambda v: seen[spec.swap[v]] if v in spec.swap else v))
+        out[spec.feature] = column.where(~changed, text.map({k: seen[v] for k, v in spec.swap.items()}))
         return out, changed
     amount = spec.set_to if spec.mode == "set_to" else spec.shift_by
     if isinstance(amount, dict):

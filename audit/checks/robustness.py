@@ -223,11 +223,16 @@ class RobustnessCheck(Check):
         if train is None:  # evaluation-only without a reference file: the audited rows bound the domain
             train, whose = ctx.data.test, "test"
         sources = list(model.feature_sources.values())
-        numeric = {j: pd.to_numeric(train.X[sources[j]], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-                   for j in np.flatnonzero(mask)}
-        domain, notes = TabularDomain.from_training(model.transform(train.X), numeric, mask)
+        values = {c: pd.to_numeric(train.X[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                  for c in dict.fromkeys(sources[j] for j in np.flatnonzero(mask))}
+        rows = domain_rows(values, len(train), ctx.rng(self.name, "domain"))
+        X = train.X if rows is None else take(train.X, rows)
+        numeric = {j: values[sources[j]] if rows is None else values[sources[j]][rows] for j in np.flatnonzero(mask)}
+        domain, notes = TabularDomain.from_training(model.transform(X), numeric, mask)
         integers = [sources[j] for j in np.flatnonzero(domain.integer & mask)]
-        return domain, integers, [f"numeric features stay within their {whose} [min, max]", *notes]
+        read = "" if rows is None else (f" (read from {len(rows):,} of {len(train):,} rows: a seeded sample and each numeric "
+                                        "feature's smallest and largest row; exact for an encoder monotone in each feature)")
+        return domain, integers, [f"numeric features stay within their {whose} [min, max]{read}", *notes]
 
     def _applicable(self, model: ModelAdapter, Z: np.ndarray, pred0: np.ndarray) -> tuple[list[str], list[str], dict[str, str]]:
         """(attacks that run, setup notes, {attack that cannot run: why not})."""
@@ -327,15 +332,27 @@ class RobustnessCheck(Check):
 
     # -- counterfactual flips ------------------------------------------------------------------
     def _counterfactuals(self, ctx: Context, model: ModelAdapter, clean: Predictions, result: CheckResult) -> None:
+        import pandas as pd
+
         p: RobustnessParams = self.params
         test, schema = ctx.data.test, ctx.schema
         rows = (ctx.data.background or test).X  # medians and levels: the reference rows, else train (else the test rows)
         specs = p.counterfactuals if p.counterfactuals is not None else default_specs(schema, rows)
         table, labels, rates, cis = [], [], [], []
+        from audit.shift.encoded import EncodedScorer
+
+        scorer = EncodedScorer(ctx, model)  # each counterfactual frame encoded once for the models sharing a preprocessor
         for attribute, spec in specs.items():
-            X_cf, changed = build_counterfactual(attribute, spec, test.X, test.sensitive, schema, rows)
             digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:10]
-            cf = ctx.predict(model, test.with_features(X_cf, f"{test.name}~counterfactual[{attribute}]:{digest}"))
+            key = (self.name, "counterfactual", attribute, digest)
+            if key not in ctx.shared:  # built once per run, whichever model asks first; dropped after the last
+                X_cf, changed = build_counterfactual(attribute, spec, test.X, test.sensitive, schema, rows)
+                ctx.shared[key] = (test.with_features(X_cf, f"{test.name}~counterfactual[{attribute}]:{digest}"), changed, set(ctx.models))
+            counterfactual, changed, waiting = ctx.shared[key]
+            waiting.discard(model.name)
+            if not waiting:
+                del ctx.shared[key]
+            cf = ctx.predict(scorer, counterfactual)
             n = int(changed.sum())
             if n == 0:
                 result.warn(f"counterfactual for '{attribute}' changes no test row; check its {spec.mode} values")
@@ -352,9 +369,10 @@ class RobustnessCheck(Check):
             labels.append(attribute)
             rates.append(rate)
             cis.append(ci)
-            values = test.sensitive[attribute].to_numpy()
-            for value in sorted(set(values[changed]), key=str):
-                member = changed & (values == value)
+            codes, uniques = pd.factorize(test.sensitive[attribute])
+            present = np.unique(codes[changed & (codes >= 0)])
+            for value, code in sorted(zip(uniques[present], present, strict=True), key=lambda vc: str(vc[0])):
+                member = changed & (codes == code)
                 k, m = int(flips[member].sum()), int(member.sum())
                 result.add("counterfactual_flip_rate", k / m, ci=wilson_interval(k, m, p.confidence), n=m, group=group_label(attribute, value), direction="lower")
                 table.append({"attribute": attribute, "group": str(value), "feature": spec.feature, "changed_rows": m, "flips": k,
@@ -366,6 +384,19 @@ class RobustnessCheck(Check):
             result.figure("bar", title="Counterfactual flip rate: share of predictions that change with the attribute alone",
                           labels=labels, values=rates, ci=[list(c) if c else None for c in cis], horizontal=True,
                           value_range=[0.0, 1.0], x_label="share of changed rows whose decision flips")
+
+
+DOMAIN_ROWS = 20_000  # rows the attack domain is read from, at most, plus each numeric feature's extreme rows
+
+
+def domain_rows(values: dict[str, np.ndarray], n: int, rng: np.random.Generator) -> np.ndarray | None:
+    """The rows a domain is read from: all (None) up to ``DOMAIN_ROWS``; beyond, a seeded sample
+    of that many plus the rows holding each numeric feature's minimum and maximum, so that the
+    bounds stay exact while the encoder runs on a sample, not on every training row."""
+    if n <= DOMAIN_ROWS:
+        return None
+    extremes = [f(x) for x in values.values() if np.isfinite(x).any() for f in (np.nanargmin, np.nanargmax)]
+    return np.unique(np.concatenate([rng.choice(n, DOMAIN_ROWS, replace=False), np.asarray(extremes, dtype=np.int64)]))
 
 
 class _AttackJob:

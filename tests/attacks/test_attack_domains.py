@@ -164,3 +164,32 @@ def test_a_non_affine_encoding_is_not_rounded_and_says_so():
     Z = np.log(raw)[:, None]  # not a standardiser
     domain, notes = TabularDomain.from_training(Z, {0: raw}, np.array([True]))
     assert not domain.integer[0] and notes == ["encoded column 0 is not an affine function of its feature; it is not rounded"]
+
+
+def test_a_domain_read_from_a_sample_keeps_the_bounds_of_every_training_row():
+    """Beyond DOMAIN_ROWS the encoder runs on a seeded sample plus each numeric feature's extreme
+    rows; for a standardiser (monotone in each feature) the bounds, the rounding and its affine
+    map equal those read from every row, and the planted extremes are not lost to the sample."""
+    from sklearn.preprocessing import StandardScaler
+
+    from audit.checks.robustness import DOMAIN_ROWS, domain_rows
+
+    rng = np.random.default_rng(0)
+    n = DOMAIN_ROWS * 3
+    X = np.column_stack([rng.integers(18, 76, n).astype(float), rng.lognormal(8, 1, n), rng.normal(0, 1, n)])
+    X[rng.integers(n), 0] = 99.0  # a single oldest applicant
+    X[rng.integers(n), 1] = 1e7  # a single largest amount
+    X[rng.choice(n, 50, replace=False), 2] = np.nan  # missing values (imputed to 0 before scaling)
+    Z = StandardScaler().fit_transform(np.nan_to_num(X))
+    mask = np.ones(3, dtype=bool)
+    values = {f"x{j}": X[:, j] for j in range(3)}
+    rows = domain_rows(values, n, np.random.default_rng(1))
+    assert rows is not None and DOMAIN_ROWS < len(rows) <= DOMAIN_ROWS + 6
+    full, _ = TabularDomain.from_training(Z, dict(enumerate(X.T)), mask)
+    part, _ = TabularDomain.from_training(Z[rows], {j: X[rows, j] for j in range(3)}, mask)
+    np.testing.assert_array_equal(part.lower, full.lower)
+    np.testing.assert_array_equal(part.upper, full.upper)
+    np.testing.assert_array_equal(part.integer, full.integer)
+    np.testing.assert_allclose(part.scale, full.scale, rtol=1e-9)
+    np.testing.assert_allclose(part.offset, full.offset, rtol=1e-9, atol=1e-9)
+    assert domain_rows(values, DOMAIN_ROWS, np.random.default_rng(1)) is None  # small tables: every row
