@@ -129,7 +129,7 @@ for _name, _target in {
 }.items():
     CHECKS.add(_name, _target)
 # pillars implemented per modality by the adapters in audit/modalities/<modality>/
-for _name in ("fairness", "shift", "robustness", "explain", "privacy", "integrity"):
+for _name in ("fairness", "shift", "robustness", "explain", "privacy", "integrity", "slices"):
     CHECKS.add_pillar(_name)
 
 for _name, _target in {

@@ -169,6 +169,7 @@ class ExplainCheck(Check):
             x_label=f"mean |SHAP value| ({explanation.output_space})",
         )
         write_local(ctx, result, model.name, explanation, per_feature, features, X, p_pos, p.local_rows)
+        shap_figures(ctx, result, model.name, explanation.output_space, per_feature, features, X, order[: min(p.top_features, 10)], set(schema.numeric))
 
         captum_seconds = None
         if model.torch_module is not None and p.captum_methods:
@@ -286,3 +287,73 @@ class ExplainCheck(Check):
             x_label="share of total mean |attribution|",
         )
         return round(time.perf_counter() - start, 4)
+
+
+FIGURE_ROWS = 200  # explained rows drawn per beeswarm / dependence plot, whatever the test size
+
+
+def shap_figures(ctx: Context, result: CheckResult, model: str, space: str, per_feature: np.ndarray, features: list[str],
+                 X: Any, top: np.ndarray, numeric: set[str]) -> None:
+    """Figure data from the SHAP values already computed: a beeswarm of the top features, a
+    dependence plot of the top three, and waterfalls of the local rows with the lowest and the
+    highest predicted probability (read back from local_shap.json). Rows are thinned evenly
+    (no random draw), so no other result changes."""
+    n = len(per_feature)
+    if n == 0 or len(top) == 0:
+        return
+    rows = np.unique(np.linspace(0, n - 1, min(n, FIGURE_ROWS)).round().astype(int))
+    names, values, colours = [], [], []
+    for k in top:
+        f = features[int(k)]
+        names.append(f)
+        values.append(np.round(per_feature[rows, k], 4).tolist())
+        colours.append(_ranks(X[f].to_numpy()[rows]) if f in numeric and f in X.columns else [None] * len(rows))
+    result.figure("beeswarm", title=f"SHAP values of the top {len(names)} features, one dot per explained row ({len(rows)} of {n})",
+                  features=names, shap=values, colour=colours, x_label=f"SHAP value ({space}): effect on the model output")
+    for k in top[:3]:
+        f = features[int(k)]
+        if f not in X.columns:
+            continue
+        raw = X[f].to_numpy()[rows]
+        spec: dict[str, Any] = {"y": np.round(per_feature[rows, k], 4).tolist(), "x_label": f, "y_label": f"SHAP value ({space})"}
+        if f in numeric:
+            spec["x"] = [None if v is None or v != v else float(v) for v in raw.astype(float)]
+        else:
+            cats = sorted({str(v) for v in raw})
+            spec["x"], spec["categories"] = [cats.index(str(v)) for v in raw], cats
+        result.figure("scatter", title=f"Dependence: how {f} moves the output", **spec)
+    _waterfalls(ctx, result, model, space)
+
+
+def _ranks(values: np.ndarray) -> list[float | None]:
+    """Each value's rank among the finite ones, scaled to [0, 1] (the beeswarm's colour)."""
+    v = values.astype(float)
+    ok = np.isfinite(v)
+    out: list[float | None] = [None] * len(v)
+    if ok.sum() > 1:
+        order = v[ok].argsort(kind="stable").argsort(kind="stable") / (ok.sum() - 1)
+        for i, r in zip(np.flatnonzero(ok), order, strict=True):
+            out[i] = round(float(r), 2)
+    return out
+
+
+def _waterfalls(ctx: Context, result: CheckResult, model: str, space: str, shown: int = 8) -> None:
+    import json
+
+    path = ctx.artefact_dir(model, result.check) / "local_shap.json"
+    if not path.is_file():
+        return
+    payload = json.loads(path.read_text())
+    rows = sorted(payload.get("rows", []), key=lambda r: r["probability"])
+    positive = payload.get("positive_label", "positive")
+    for row in ([rows[0], rows[-1]] if len(rows) > 1 else rows):
+        ranked = sorted(row["shap"].items(), key=lambda kv: -abs(kv[1]))
+        items = [(f"{f} = {row['values'].get(f)}", round(v, 5)) for f, v in ranked[:shown]]
+        rest = ranked[shown:]
+        if rest:
+            items.append((f"{len(rest)} other features", round(sum(v for _, v in rest), 5)))
+        result.figure(
+            "waterfall", title=f"Why row {row['row_id']} gets P({positive}) = {row['probability']:.2f} (actual: {row['label']})",
+            base=row["base_value"], contributions=items, output=row["prediction"], x_label=f"model output ({space})",
+            note="from the base value, vermillion bars raise the output and blue bars lower it",
+        )

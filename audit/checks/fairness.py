@@ -486,11 +486,13 @@ class FairnessCheck(Check):
             "bar", title=f"Selection rate by {column} (demographic parity difference {_fmt(dpd)})",
             labels=names, values=[r["selection_rate"] for r in rows], ci=[r["selection_rate_ci"] for r in rows],
             horizontal=True, value_range=(0.0, 1.0), x_label="share predicted favourable",
+            annotations=[f"n={r['n']}" for r in rows],
         )
         result.figure(
             "grouped_bar", title=f"Error rates by {column}", categories=names,
             series={"TPR": [r["tpr"] for r in rows], "FPR": [r["fpr"] for r in rows]},
             ci={"TPR": [r["tpr_ci"] for r in rows], "FPR": [r["fpr_ci"] for r in rows]}, value_range=(0.0, 1.0),
+            annotations=[_sizes(r) for r in rows],
         )
 
     @staticmethod
@@ -503,3 +505,9 @@ class FairnessCheck(Check):
                 series={c: [pick[c][g][metric] for g in names] for c in classes},
                 ci={c: [pick[c][g][f"{metric}_ci"] for g in names] for c in classes}, value_range=(0.0, 1.0),
             )
+
+
+def _sizes(row: dict[str, Any]) -> str:
+    """'n=13 (12 pos, 1 neg)': the denominators of a group's TPR (positives) and FPR (negatives)."""
+    n, pos = row.get("n"), row.get("positives")
+    return f"n={n}" if pos is None or n is None else f"n={n} ({pos} pos, {n - pos} neg)"

@@ -64,7 +64,8 @@ class PerformanceCheck(Check):
         pred = ctx.predict(model, test)
         y, y_hat, score = test.y, pred.pred, pred.score
 
-        self._measure(ctx, result, y, y_hat, score, None)
+        point = self._measure(ctx, result, y, y_hat, score, None)
+        curve_figures(result, model.name, y, score, point)
         cm = confusion_counts(y, y_hat)
         labels = [str(c) for c in ctx.schema.classes]
         result.table("confusion_matrix", [{"actual": labels[i], **{f"predicted {labels[j]}": int(cm[i, j]) for j in range(2)}} for i in range(2)])
@@ -77,6 +78,7 @@ class PerformanceCheck(Check):
             title="Calibration (test): observed rate of the positive class by predicted probability",
             series={model.name: (curve["mean_pred"][keep].tolist(), curve["frac_pos"][keep].tolist())},
             diagonal=True, x_label="mean predicted probability", y_label="observed frequency", value_range=(0.0, 1.0),
+            x_range=(0.0, 1.0), counts={model.name: curve["count"][keep].astype(int).tolist()},
         )
         if p.slices:
             self._slices(ctx, result, y, y_hat, score)
@@ -115,7 +117,7 @@ class PerformanceCheck(Check):
         rows_out = []
         for column in ctx.schema.group_columns:
             groups = ctx.data.test.groups(column).to_numpy()
-            labels, values = [], {name: [] for name in HEADLINE}
+            labels, sizes, values = [], [], {name: [] for name in HEADLINE}
             for value in sorted(set(groups), key=str):
                 rows = np.flatnonzero(groups == value)
                 label = group_label(column, value)
@@ -124,9 +126,10 @@ class PerformanceCheck(Check):
                 point = self._measure(ctx, result, y[rows], y_hat[rows], score[rows], label)
                 rows_out.append({"slice": label, "n": int(len(rows)), **{k: point[k] for k in METRICS}})
                 labels.append(str(value))
+                sizes.append(f"n={len(rows)}")
                 for name in HEADLINE:
                     values[name].append(point[name])
-            result.figure("grouped_bar", title=f"Performance by {column}", categories=labels, series={k: values[k] for k in ("accuracy", "recall", "roc_auc")}, value_range=(0.0, 1.0))
+            result.figure("grouped_bar", title=f"Performance by {column}", categories=labels, series={k: values[k] for k in ("accuracy", "recall", "roc_auc")}, value_range=(0.0, 1.0), annotations=sizes)
         result.table("slices", rows_out)
 
     def _run_multiclass(self, ctx: Context, model: ModelAdapter) -> CheckResult:
@@ -161,6 +164,7 @@ class PerformanceCheck(Check):
             "line", title="Top-label calibration (test): accuracy by confidence (max probability)",
             series={model.name: (curve["mean_pred"][keep].tolist(), curve["frac_pos"][keep].tolist())},
             diagonal=True, x_label="mean confidence", y_label="accuracy", value_range=(0.0, 1.0),
+            x_range=(0.0, 1.0), counts={model.name: curve["count"][keep].astype(int).tolist()},
         )
         if p.slices:
             for column in ctx.schema.group_columns:
@@ -184,3 +188,37 @@ class PerformanceCheck(Check):
             ci = percentile_ci(boots[name], p.confidence) if boots is not None else None
             result.add(name, float(point[name]), ci=ci, n=len(y), group=group, direction=mc.DIRECTION[name])
         return boots["confusion"] if boots is not None else None
+
+
+CURVE_POINTS = 200  # at most this many points per stored curve, whatever the test size
+
+
+def thin(*arrays: np.ndarray, most: int = CURVE_POINTS) -> list[list[float]]:
+    """The arrays at ``most`` evenly spaced indices (first and last kept), rounded for storage."""
+    n = len(arrays[0])
+    keep = np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int)) if n else np.zeros(0, dtype=int)
+    return [np.round(np.asarray(a, dtype=float)[keep], 5).tolist() for a in arrays]
+
+
+def curve_figures(result: CheckResult, model: str, y: np.ndarray, score: np.ndarray, point: dict[str, float]) -> None:
+    """ROC and precision-recall curves (scikit-learn's points, thinned to ``CURVE_POINTS``) as
+    figure data; the areas in the titles are the check's own metrics, not recomputed."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    if len(np.unique(y)) < 2:
+        return  # one class: neither curve is defined (roc_auc is null with its reason)
+    fpr, tpr, _ = roc_curve(y, score)
+    fpr, tpr = thin(fpr, tpr)
+    result.figure(
+        "line", title=f"ROC curve (test): ROC-AUC {point['roc_auc']:.3f}", series={model: (fpr, tpr)},
+        diagonal=True, dense=True, x_label="false positive rate", y_label="true positive rate",
+        value_range=(0.0, 1.0), x_range=(0.0, 1.0), width=420, height=400,
+    )
+    precision, recall, _ = precision_recall_curve(y, score)
+    recall, precision = thin(recall[::-1], precision[::-1])
+    prevalence = float(np.mean(y == 1))
+    result.figure(
+        "line", title=f"Precision-recall curve (test): PR-AUC {point['pr_auc']:.3f}",
+        series={model: (recall, precision), f"no skill (positive rate {prevalence:.2f})": ([0.0, 1.0], [prevalence, prevalence])},
+        dense=True, x_label="recall", y_label="precision", value_range=(0.0, 1.0), x_range=(0.0, 1.0), width=420, height=400,
+    )

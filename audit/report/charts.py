@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
@@ -67,13 +68,32 @@ def _text(x: float, y: float, s: object, *, anchor: str = "start", fill: str = I
             f'font-size="{size}"{extra}>{t}{_esc(shown)}</text>')
 
 
+def title_lines(title: str, width: float, max_lines: int = 3) -> list[str]:
+    """The title broken into lines that fit ``width`` (bold 12px), never cut mid-word unless
+    one word is wider than the chart; the last allowed line ends with an ellipsis if needed."""
+    if not title:
+        return []
+    per = max(8, int((width - 16) / (CHAR_W * 1.12)))
+    lines = textwrap.wrap(str(title), width=per, break_long_words=True) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = _fit(lines[-1] + " \u2026", (width - 16) / 1.12)
+    return lines
+
+
+def head_height(title: str, width: float) -> float:
+    """Top margin that holds the wrapped title (10 without one, 28 for one line)."""
+    return 12 + 16 * len(title_lines(title, width)) if title else 10
+
+
 def _svg(width: float, height: float, title: str, body: list[str]) -> str:
     w, h = round(width), round(height)
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
             f'viewBox="0 0 {w} {h}" role="img" aria-label="{_esc(title or "chart")}" '
             f'font-family="{_esc(FONT)}" font-size="11" class="audit-chart" '
             f'style="max-width:100%;height:auto">')
-    top = [_text(8, 17, title, size=12, extra=' font-weight="600"', maxw=w - 16)] if title else []
+    top = [_text(8, 17 + 16 * i, line, size=12, extra=' font-weight="600" class="title"', tip=title if i == 0 and len(line) < len(str(title)) else None)
+           for i, line in enumerate(title_lines(title, w))]
     return head + "".join(body + top) + "</svg>"
 
 
@@ -153,17 +173,74 @@ def _axis_titles(L: float, T: float, R: float, B: float, height: float, x_label:
     return out
 
 
-def _legend(names: Sequence[str], x0: float, y0: float, width: float) -> tuple[list[str], float]:
-    """Colour swatches with series names, wrapping rows; returns (svg parts, height used)."""
+MARKERS = ("circle", "square", "triangle", "diamond", "cross", "triangle-down")
+DASHES = ("", "7 3", "2 3", "9 3 2 3", "4 2 1 2", "1 3")
+_SCALES = {"bytes": ((1e9, "GB"), (1e6, "MB"), (1e3, "KB"), (1.0, "bytes"))}
+
+
+def unit_scale(values: Sequence[float], unit: str | None) -> tuple[float, str | None]:
+    """(divisor, unit label) that keeps ``values`` in human units: bytes as KB / MB / GB (1 KB =
+    1000 bytes); other units are kept as they are."""
+    if unit not in _SCALES:
+        return 1.0, unit
+    top = max((abs(v) for v in values if v is not None), default=0.0)
+    return next(((d, name) for d, name in _SCALES[unit] if top >= d), _SCALES[unit][-1])
+
+
+def human(value: object, unit: str | None = None) -> str:
+    """A value for people: bytes as KB / MB, large counts with thousands separators."""
+    f = _f(value)
+    if f is None:
+        return "n/a"
+    if unit == "bytes":
+        d, name = unit_scale([f], unit)
+        return f"{f / d:,.0f} {name}" if d == 1.0 else f"{f / d:,.3g} {name}"
+    text = fmt_value(f)
+    return f"{text} {unit}" if unit else text
+
+
+def marker(shape: str, x: float, y: float, fill: str, r: float = 3.0, tip: str | None = None) -> str:
+    """A point drawn as one of ``MARKERS`` (class "point"), so series differ in shape, not only colour."""
+    t = f"<title>{_esc(tip)}</title>" if tip else ""
+    if shape == "circle":
+        return f'<circle class="point" cx="{_n(x)}" cy="{_n(y)}" r="{_n(r)}" fill="{fill}">{t}</circle>'
+    if shape == "square":
+        return (f'<rect class="point" x="{_n(x - r)}" y="{_n(y - r)}" width="{_n(2 * r)}" '
+                f'height="{_n(2 * r)}" fill="{fill}">{t}</rect>')
+    d = {
+        "triangle": f"M{_n(x)} {_n(y - r * 1.2)}L{_n(x + r * 1.1)} {_n(y + r * 0.8)}L{_n(x - r * 1.1)} {_n(y + r * 0.8)}Z",
+        "triangle-down": f"M{_n(x)} {_n(y + r * 1.2)}L{_n(x + r * 1.1)} {_n(y - r * 0.8)}L{_n(x - r * 1.1)} {_n(y - r * 0.8)}Z",
+        "diamond": f"M{_n(x)} {_n(y - r * 1.3)}L{_n(x + r * 1.1)} {_n(y)}L{_n(x)} {_n(y + r * 1.3)}L{_n(x - r * 1.1)} {_n(y)}Z",
+    }.get(shape)
+    if d is None:  # cross
+        d = f"M{_n(x - r)} {_n(y - r)}L{_n(x + r)} {_n(y + r)}M{_n(x - r)} {_n(y + r)}L{_n(x + r)} {_n(y - r)}"
+        return f'<path class="point" d="{d}" stroke="{fill}" stroke-width="1.8" fill="none">{t}</path>'
+    return f'<path class="point" d="{d}" fill="{fill}">{t}</path>'
+
+
+def _legend(names: Sequence[str], x0: float, y0: float, width: float,
+            lines: bool = False) -> tuple[list[str], float]:
+    """Series names with colour swatches (bars) or line, dash and marker samples (lines),
+    wrapping rows; returns (svg parts, height used). Every sample has class "swatch"."""
     out, x, y = [], x0, y0
     for i, name in enumerate(names):
-        shown = _fit(name, 180)
-        w = 14 + len(shown) * CHAR_W + 14
+        shown = _fit(name, 220)
+        w = (30 if lines else 14) + len(shown) * CHAR_W + 16
         if x > x0 and x + w > width - 8:
             x, y = x0, y + 16
-        out.append(f'<rect class="swatch" x="{_n(x)}" y="{_n(y)}" width="10" height="10" '
-                   f'rx="2" fill="{PALETTE[i % len(PALETTE)]}"/>')
-        out.append(_text(x + 14, y + 9, name, maxw=180))
+        col = PALETTE[i % len(PALETTE)]
+        if lines:
+            dash = DASHES[i % len(DASHES)]
+            extra = f' stroke-dasharray="{dash}"' if dash else ""
+            out.append(f'<g class="swatch"><line x1="{_n(x)}" y1="{_n(y + 5)}" x2="{_n(x + 24)}" '
+                       f'y2="{_n(y + 5)}" stroke="{col}" stroke-width="2"{extra}/>'
+                       + marker(MARKERS[i % len(MARKERS)], x + 12, y + 5, col, 3.2).replace('class="point" ', "")
+                       + "</g>")
+            out.append(_text(x + 30, y + 9, name, maxw=220))
+        else:
+            out.append(f'<rect class="swatch" x="{_n(x)}" y="{_n(y)}" width="10" height="10" '
+                       f'rx="2" fill="{col}"/>')
+            out.append(_text(x + 14, y + 9, name, maxw=220))
         x += w
     return out, (y - y0 + 18) if names else 0.0
 
@@ -173,18 +250,64 @@ def _tick_w(ticks: Sequence[float]) -> float:
     return max(len(_tick_label(t, step)) for t in ticks) * CHAR_W * 0.95
 
 
+def _label_lines(text: str, px: float) -> list[str]:
+    """A category label in at most two lines of ``px`` each (an ellipsis only past that)."""
+    k = max(4, int(px / CHAR_W))
+    if len(text) <= k:
+        return [text]
+    lines = textwrap.wrap(text, width=k, break_long_words=True)
+    if len(lines) > 2:
+        lines = [lines[0], _fit(" ".join(lines[1:]), px)]
+    return lines
+
+
+def _cat_label(x: float, y: float, text: str, px: float, anchor: str, note: str = "") -> str:
+    """A category label (wrapped to two lines) with an optional muted note such as 'n=13'."""
+    lines = _label_lines(str(text), px)
+    if note:
+        if len(lines[-1]) + len(note) + 1 <= max(4, int(px / CHAR_W)):
+            lines[-1] += "\u2002" + note
+        elif len(lines) < 3:
+            lines.append(note)
+    dy = -6 * (len(lines) - 1)
+    tip = f"<title>{_esc(text + (' (' + note + ')' if note else ''))}</title>"
+    spans = "".join(f'<tspan x="{_n(x)}" dy="{0 if i == 0 else 12}"'
+                    + (f' fill="{MUTED}"' if note and line.endswith(note) and i == len(lines) - 1 and line == note else "")
+                    + f">{_esc(line)}</tspan>" for i, line in enumerate(lines))
+    return f'<text x="{_n(x)}" y="{_n(y + dy)}" text-anchor="{anchor}" fill="{INK}" font-size="11">{tip}{spans}</text>'
+
+
 def _bars(cats: Sequence[str], series: dict[str, Sequence[object]], cis: dict, *, title: str,
           x_label: str, ref_line: float | None, ref_label: str, horizontal: bool,
-          value_range: tuple[float, float] | None, width: int, height: int | None) -> str:
+          value_range: tuple[float, float] | None, width: int | None, height: int | None,
+          annotations: Sequence[str] | None = None, unit: str | None = None) -> str:
     n, names = len(cats), list(series)
+    notes = [str(a) if a is not None else "" for a in (annotations or [""] * n)]
+    if len(notes) != n:
+        raise ValueError(f"annotations: expected {n} to match the labels")
     vals = {s: [_f(v) for v in series[s]] for s in names}
     ivs = {s: [_ci(c) for c in (cis or {}).get(s) or [None] * n] for s in names}
     for s in names:
         if len(vals[s]) != n or len(ivs[s]) != n:
             raise ValueError(f"series {s!r}: expected {n} values/intervals to match the labels")
-    if height is None:
-        height = max(120, 60 + (16 if x_label else 0) + n * 12 * (1 + len(names))) \
-            if horizontal else 260
+    scale, unit_name = unit_scale([v for s in names for v in vals[s] if v is not None], unit)
+    if scale != 1.0:
+        vals = {s: [None if v is None else v / scale for v in vals[s]] for s in names}
+        ivs = {s: [None if c is None else (c[0] / scale, c[1] / scale) for c in ivs[s]] for s in names}
+        ref_line = None if _f(ref_line) is None else _f(ref_line) / scale
+    if unit_name and unit_name not in x_label:
+        x_label = f"{x_label} ({unit_name})" if x_label else unit_name
+    longest = max((len(str(c)) + (len(t) + 1 if t else 0) for c, t in zip(cats, notes, strict=True)), default=1) * CHAR_W
+    if width is None:  # sized to the content
+        width = int(min(900, max(480, longest + 360))) if horizontal else int(min(1000, max(420, 110 + n * max(44, 26 * len(names)))))
+    if not horizontal and n and longest > (width - 60) / n - 4:
+        horizontal = True  # labels would not fit under the bars: lay the bars out sideways
+        if height is None and width < 480:
+            width = 480
+    if height is None:  # horizontal: room for the title, legend and every category
+        head = head_height(title, width) + (14 if _f(ref_line) is not None and ref_label else 0)
+        head += (_legend(names, 8, 0, width)[1] + 8) if (len(names) > 1 or any(names)) else 8
+        height = int(head + n * max(24, 13 * len(names) + 8) + 26 + (16 if x_label else 0)) if horizontal else 280
     finite = [v for s in names for v in vals[s] if v is not None]
     if not finite:
         return _empty(width, min(height, 160), title)
@@ -192,15 +315,15 @@ def _bars(cats: Sequence[str], series: dict[str, Sequence[object]], cis: dict, *
     ref = _f(ref_line)
     ticks, d0, d1 = _domain(extent + ([ref] if ref is not None else []), value_range, zero=True)
     legend = len(names) > 1 or any(names)
-    top = (28 if title else 10) + (14 if ref is not None and ref_label and horizontal else 0)
+    top = head_height(title, width) + (14 if ref is not None and ref_label and horizontal else 0)
     parts, lh = _legend(names, 8, top, width) if legend else ([], 0.0)
     top += lh + 8
     if horizontal:
-        longest = max(len(str(c)) for c in cats) * CHAR_W
-        L, R, B = min(width * 0.4, longest + 14), width - 16, height - 22 - (16 if x_label else 0)
+        L = min(width * 0.5, longest + 14)
+        R, B = width - 16 - (44 if any(notes) else 0), height - 22 - (16 if x_label else 0)
         sc, ext = _scale(d0, d1, L, R), (top, B)
     else:
-        L, R, B = _tick_w(ticks) + 12, width - 12, height - 24 - (16 if x_label else 0)
+        L, R, B = _tick_w(ticks) + 12, width - 12, height - 24 - (16 if x_label else 0) - (12 if any(notes) else 0)
         sc, ext = _scale(d0, d1, B, top), (L, R)
     box = (L, top, R, B)
     parts += _axis(ticks, sc, box, on_y=not horizontal)
@@ -210,13 +333,17 @@ def _bars(cats: Sequence[str], series: dict[str, Sequence[object]], cis: dict, *
     for i, cat in enumerate(cats):
         mid = ext[0] + band * (i + 0.5)
         if horizontal:
-            parts.append(_text(L - 7, mid + 3.5, cat, anchor="end", maxw=L - 12))
+            parts.append(_cat_label(L - 7, mid + 3.5, str(cat), L - 12, "end", notes[i]))
         else:
-            parts.append(_text(mid, B + 15, cat, anchor="middle", maxw=band - 4))
+            parts.append(_cat_label(mid, B + 15, str(cat), band - 4, "middle", ""))
+            if notes[i]:
+                parts.append(_text(mid, B + 27, notes[i], anchor="middle", fill=MUTED, size=10, maxw=band - 2))
         for j, s in enumerate(names):
             c = mid + (j - (len(names) - 1) / 2) * slot
             v, iv, col = vals[s][i], ivs[s][i], PALETTE[j % len(PALETTE)]
             who = f"{cat} \u2014 {s}" if s else str(cat)
+            if notes[i]:
+                who += f" ({notes[i]})"
             if v is None:
                 tx, ty = (base + 4, c + 3) if horizontal else (c, base - 4)
                 parts.append(_text(tx, ty, "n/a", anchor="start" if horizontal else "middle",
@@ -255,56 +382,92 @@ def bar_chart(labels: list[str], values: list[float | None], *,
               ci: list[tuple[float, float] | None] | None = None, title: str = "",
               x_label: str = "", ref_line: float | None = None, ref_label: str = "",
               horizontal: bool = False, value_range: tuple[float, float] | None = None,
-              width: int = 560, height: int | None = None) -> str:
+              width: int | None = None, height: int | None = None,
+              annotations: list[str] | None = None, unit: str | None = None) -> str:
     """One bar per label, optional CI error bars and a dashed reference line (e.g. a gate).
 
-    ``horizontal=True`` suits long category names. ``x_label`` labels the bottom axis.
+    ``horizontal=True`` suits long category names (vertical bars whose labels would not fit
+    are laid out sideways). ``annotations`` (one per label, e.g. "n=13") are drawn with the
+    labels; ``unit="bytes"`` shows KB / MB. Without ``width`` the chart is sized to its content.
     """
     return _bars(list(labels), {"": list(values)}, {"": ci}, title=title, x_label=x_label,
                  ref_line=ref_line, ref_label=ref_label, horizontal=horizontal,
-                 value_range=value_range, width=width, height=height)
+                 value_range=value_range, width=width, height=height, annotations=annotations, unit=unit)
 
 
 def grouped_bar_chart(categories: list[str], series: dict[str, list[float | None]], *,
                       ci: dict[str, list[tuple[float, float] | None]] | None = None,
                       title: str = "", value_range: tuple[float, float] | None = None,
-                      width: int = 560, height: int | None = None, x_label: str = "",
+                      width: int | None = None, height: int | None = None, x_label: str = "",
                       ref_line: float | None = None, ref_label: str = "",
-                      horizontal: bool = False) -> str:
+                      horizontal: bool = False, annotations: list[str] | None = None,
+                      unit: str | None = None) -> str:
     """Bars per category for several series (e.g. a metric per group for each model)."""
     if not series:
-        return _empty(width, 160 if height is None else height, title)
+        return _empty(width or 420, 160 if height is None else height, title)
     return _bars(list(categories), {str(k): list(v) for k, v in series.items()},
                  {str(k): v for k, v in (ci or {}).items()}, title=title, x_label=x_label,
                  ref_line=ref_line, ref_label=ref_label, horizontal=horizontal,
-                 value_range=value_range, width=width, height=height)
+                 value_range=value_range, width=width, height=height, annotations=annotations, unit=unit)
+
+
+def _sparse(count: int, most: int) -> set[int]:
+    """Indices of at most ``most`` evenly spaced markers along a series of ``count`` points."""
+    if count <= most:
+        return set(range(count))
+    return {round(k * (count - 1) / (most - 1)) for k in range(most)}
 
 
 def line_chart(series: dict[str, tuple[list[float], list[float | None]]], *,
                bands: dict[str, tuple[list[float], list[float]]] | None = None, title: str = "",
                x_label: str = "", y_label: str = "",
                value_range: tuple[float, float] | None = None, diagonal: bool = False,
-               log_x: bool = False, width: int = 560, height: int = 260) -> str:
-    """Named (x, y) series as lines with point tooltips; ``bands[name] = (lo, hi)`` shades a band
-    over that series' x; ``diagonal`` draws y = x dashed (calibration); ``log_x`` a log10 x axis."""
+               log_x: bool = False, width: int = 560, height: int = 280,
+               x_range: tuple[float, float] | None = None, dense: bool = False,
+               counts: dict[str, list[int]] | None = None, unit: str | None = None,
+               max_points: int = 400) -> str:
+    """Named (x, y) series as lines; each series has its own colour, dash pattern and marker
+    shape, so overlapping series stay distinguishable. ``bands[name] = (lo, hi)`` shades a band
+    over that series' x; ``diagonal`` draws y = x dashed (calibration, ROC); ``log_x`` a log10 x
+    axis; ``dense`` (curves with many points) draws a few markers and no point tooltips;
+    ``counts[name]`` (one per point, e.g. rows per calibration bin) labels the points and draws
+    the counts as a bar strip under the plot; ``unit="bytes"`` scales the y axis to KB / MB.
+    A series longer than ``max_points`` is thinned to that many points; with more than 60
+    points the chart is drawn ``dense``."""
+    dense = dense or any(len(xs) > 60 for xs, _ in series.values())
     pts: dict[str, list[tuple[float, float | None]]] = {}
     bnd: dict[str, list[tuple[float, float, float]]] = {}
+    cnt: dict[str, list[int | None]] = {}
     for name, (xs, ys) in series.items():
         if len(xs) != len(ys):
             raise ValueError(f"series {name!r}: x and y lengths differ")
-        xs_f = [_f(x) for x in xs]
-        pts[str(name)] = [(x, _f(y)) for x, y in zip(xs_f, ys, strict=True)
-                          if x is not None and (x > 0 or not log_x)]
+        keep = sorted(_sparse(len(xs), max_points))
+        xs_f = [_f(xs[i]) for i in keep]
+        ys_k = [ys[i] for i in keep]
+        given = (counts or {}).get(name)
+        if given is not None and len(given) != len(xs):
+            raise ValueError(f"counts {name!r}: expected one per point")
+        ok = [x is not None and (x > 0 or not log_x) for x in xs_f]
+        pts[str(name)] = [(x, _f(y)) for x, y, k in zip(xs_f, ys_k, ok, strict=True) if k]
+        if given is not None:
+            cnt[str(name)] = [given[i] for i, k in zip(keep, ok, strict=True) if k]
         lo_hi = (bands or {}).get(name)
         if lo_hi:
             if len(lo_hi) != 2 or len(lo_hi[0]) != len(xs) or len(lo_hi[1]) != len(xs):
                 raise ValueError(f"band {name!r}: expected (lo, hi) lists as long as its x")
-            trip = [(x, _f(a), _f(b)) for x, a, b in zip(xs_f, *lo_hi, strict=True)]
+            trip = [(_f(xs[i]), _f(lo_hi[0][i]), _f(lo_hi[1][i])) for i in keep]
             bnd[str(name)] = [t for t in trip if None not in t and (t[0] > 0 or not log_x)]
     xs_all = [x for p in pts.values() for x, _ in p]
     ys_all = [y for p in pts.values() for _, y in p if y is not None]
     if not ys_all:
         return _empty(width, height, title)
+    scale, unit_name = unit_scale(ys_all, unit)
+    if scale != 1.0:
+        pts = {k: [(x, None if y is None else y / scale) for x, y in p] for k, p in pts.items()}
+        bnd = {k: [(x, a / scale, b / scale) for x, a, b in p] for k, p in bnd.items()}
+        ys_all = [y / scale for y in ys_all]
+    if unit_name and unit_name not in y_label:
+        y_label = f"{y_label} ({unit_name})" if y_label else unit_name
     ys_all += [v for b in bnd.values() for t in b for v in t[1:]]
     if diagonal and value_range is None:
         ys_all += [min(xs_all), max(xs_all)]
@@ -316,17 +479,21 @@ def line_chart(series: dict[str, tuple[list[float], list[float | None]]], *,
         xt, xlab = list(range(e0, e1 + 1)), [f"{10.0 ** e:g}" for e in range(e0, e1 + 1)]
         x0, x1 = float(e0), float(e1)
     else:
-        xt, xlab = nice_ticks(min(xs_all), max(xs_all)), None
-        x0, x1 = xt[0], xt[-1]
+        xt = nice_ticks(*(x_range or (min(xs_all), max(xs_all))))
+        xlab = None
+        x0, x1 = (float(x_range[0]), float(x_range[1])) if x_range else (xt[0], xt[-1])
+        xt = [t for t in xt if x0 - 1e-9 <= t <= x1 + 1e-9]
     names = list(pts)
-    top = 28 if title else 10
-    parts, lh = _legend(names, 8, top, width)
+    top = head_height(title, width)
+    parts, lh = _legend(names, 8, top, width, lines=True)
     top += lh + 6
+    strip = 46 if cnt else 0
     L = _tick_w(yt) + 12 + (16 if y_label else 0)
-    R, B = width - 16, height - 24 - (16 if x_label else 0)
+    R, B = width - 16, height - 24 - (16 if x_label else 0) - strip
     sx, sy = _scale(x0, x1, L, R), _scale(y0, y1, B, top)
     box = (L, top, R, B)
-    parts += _axis(yt, sy, box, on_y=True) + _axis(xt, sx, box, on_y=False, labels=xlab)
+    parts += _axis(yt, sy, box, on_y=True)
+    parts += _axis(xt, sx, (L, top, R, B + strip), on_y=False, labels=xlab)
     parts += [_line(L, top, L, B, AXIS), _line(L, B, R, B, AXIS)]
     if diagonal:
         lo, hi = max(x0, y0 if not log_x else -1e300), min(x1, y1)
@@ -337,17 +504,20 @@ def line_chart(series: dict[str, tuple[list[float], list[float | None]]], *,
             d = "M" + "L".join(f"{_n(a)} {_n(b)}" for a, b in xy)
             parts.append(f'<path class="diagonal" d="{d}" stroke="{MUTED}" stroke-width="1" '
                          f'stroke-dasharray="4 3" fill="none"><title>y = x</title></path>')
+    if cnt:
+        parts += _count_strip(pts, cnt, names, sx, tx, B + 6, B + strip - 4)
     for j, name in enumerate(names):
-        col = PALETTE[j % len(PALETTE)]
+        col, shape, dash = PALETTE[j % len(PALETTE)], MARKERS[j % len(MARKERS)], DASHES[j % len(DASHES)]
         if len(bnd.get(name, ())) > 1:
             b = bnd[name]
             poly = [(sx(tx(x)), sy(hi)) for x, _, hi in b] + [
                 (sx(tx(x)), sy(lo)) for x, lo, _ in reversed(b)]
             parts.append('<polygon class="band" points="'
                          + " ".join(f"{_n(a)},{_n(c)}" for a, c in poly)
-                         + f'" fill="{col}" fill-opacity="0.18" stroke="none"/>')
+                         + f'" fill="{col}" fill-opacity="0.15" stroke="none"/>')
         d, pen, dots = "", "M", []
-        for x, y in pts[name]:
+        shown = _sparse(len(pts[name]), 9) if dense else None
+        for i, (x, y) in enumerate(pts[name]):
             px = sx(tx(x))
             if y is None:
                 pen = "M"
@@ -356,15 +526,40 @@ def line_chart(series: dict[str, tuple[list[float], list[float | None]]], *,
                 continue
             d += f"{pen}{_n(px)} {_n(sy(y))}"
             pen = "L"
-            dots.append(f'<circle class="point" cx="{_n(px)}" cy="{_n(sy(y))}" r="2.5" '
-                        f'fill="{col}"><title>{_esc(name)}: x = {fmt_value(x)}, '
-                        f'y = {fmt_value(y)}</title></circle>')
+            if shown is None or i in shown:
+                c = cnt.get(name, [None] * len(pts[name]))[i] if cnt else None
+                tip = None if dense else f"{name}: x = {fmt_value(x)}, y = {fmt_value(y)}" + (f", n = {c}" if c is not None else "")
+                dots.append(marker(shape, px, sy(y), col, 3.0, tip))
         if d:
+            extra = f' stroke-dasharray="{dash}"' if dash else ""
             parts.append(f'<path class="line" d="{d}" stroke="{col}" stroke-width="1.8" '
-                         f'fill="none" stroke-linejoin="round"/>')
+                         f'fill="none" stroke-linejoin="round"{extra}/>')
         parts += dots
-    parts += _axis_titles(L, top, R, B, height, x_label, y_label)
+    parts += _axis_titles(L, top, R, B + strip, height, x_label, y_label)
     return _svg(width, height, title, parts)
+
+
+def _count_strip(pts: dict[str, list[tuple[float, float | None]]], cnt: dict[str, list[int | None]],
+                 names: list[str], sx: Callable[[float], float], tx: Callable[[float], float],
+                 y0: float, y1: float) -> list[str]:
+    """Rows per point as small bars under the plot (the histogram of a reliability diagram),
+    each labelled with its count when at most two series share the strip."""
+    top = max((c for v in cnt.values() for c in v if c), default=0)
+    if not top:
+        return []
+    out, shown = [], [n for n in names if n in cnt]
+    for j, name in enumerate(shown):
+        col = PALETTE[names.index(name) % len(PALETTE)]
+        for (x, _), c in zip(pts[name], cnt[name], strict=True):
+            if not c:
+                continue
+            h = max(1.0, (y1 - y0 - 10) * c / top)
+            cx = sx(tx(x)) + (j - (len(shown) - 1) / 2) * 8
+            out.append(f'<rect class="count" x="{_n(cx - 3)}" y="{_n(y1 - h)}" width="6" height="{_n(h)}" '
+                       f'fill="{col}" fill-opacity="0.6"><title>{_esc(f"{name}: {c:,} rows at x = {fmt_value(x)}")}</title></rect>')
+            if len(shown) <= 2:
+                out.append(_text(cx, y1 - h - 2, f"{c:,}", anchor="middle", fill=MUTED, size=9))
+    return out
 
 
 def _heat_colour(t: float) -> tuple[str, bool]:
@@ -389,11 +584,11 @@ def heatmap(matrix: list[list[float]], *, row_labels: list[str], col_labels: lis
     vals = [[_f(v) for v in r] for r in matrix]
     finite = [v for r in vals for v in r if v is not None]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    top = 28 if title else 10
     L = (18 if y_label else 0) + min(160.0, max(len(str(s)) for s in row_labels) * CHAR_W + 14)
     bottom = 24 + (16 if x_label else 0)
     cw = max(36.0, min(72.0, 480 / cols))
     width = width or int(L + cols * cw + 12)
+    top = head_height(title, width)
     height = height or int(top + rows * min(36.0, cw) + bottom)
     cw, ch = (width - L - 12) / cols, (height - top - bottom) / rows
     B, parts = top + rows * ch, []

@@ -18,7 +18,7 @@ PAYLOADS = [
     '"><img src=x onerror=alert(1)>',
     "</svg><svg onload=alert(1)>",
 ]
-SAFE_TAGS = {"svg", "rect", "line", "path", "text", "title", "circle", "polygon"}
+SAFE_TAGS = {"svg", "rect", "line", "path", "text", "title", "circle", "polygon", "tspan", "g"}
 
 
 def parse(svg: str) -> ET.Element:
@@ -35,7 +35,11 @@ def find(svg: str, tag: str, cls: str | None = None) -> list[ET.Element]:
 
 def texts(svg: str) -> list[str]:
     """Visible text of <text> elements (without their <title> tooltips)."""
-    return [(e.text or "") + "".join(c.tail or "" for c in e) for e in find(svg, "text")]
+    out = []
+    for e in find(svg, "text"):
+        spans = [s.text or "" for s in e.iter(NS + "tspan")]
+        out.append(" ".join(spans) if spans else (e.text or "") + "".join(c.tail or "" for c in e))
+    return out
 
 
 def tick_texts(svg: str) -> list[str]:
@@ -151,12 +155,45 @@ def test_bar_count_equals_finite_values_and_missing_are_labelled_na():
     assert tips == ["a: 0.200", "d: 0.900", "f: -0.100"]
 
 
-def test_horizontal_bars_count_and_long_labels_truncated_with_full_tooltip():
-    long = "marital_status=Married-civ-spouse-and-a-very-long-suffix" * 2
+def test_horizontal_bars_long_labels_wrap_in_full_with_tooltip():
+    long = "marital_status=Married-civ-spouse-and-a-very-long-suffix"
     svg = bar_chart([long, "age"], [0.1, 0.05], horizontal=True)
     assert len(find(svg, "rect", "bar")) == 2
     label = next(e for e in find(svg, "text") if e.findtext(NS + "title") == long)
-    assert label.text is None and label[0].tail.endswith("\u2026")
+    shown = "".join(s.text for s in label.iter(NS + "tspan"))
+    assert shown == long  # the chart widens (or the label wraps) rather than cutting it
+
+
+def test_vertical_bars_whose_labels_do_not_fit_are_laid_out_sideways():
+    cats = ["foreign_worker=no", "foreign_worker=yes", "sex=female&age_group=<25", "sex=male&age_group=>=25"] * 3
+    svg = grouped_bar_chart(cats, {"a": [0.5] * 12, "b": [0.4] * 12}, width=420)
+    labels = [e for e in find(svg, "text") if e.findtext(NS + "title") in cats]
+    assert labels and all(e.get("text-anchor") == "end" for e in labels)
+    assert all("\u2026" not in "".join(s.text for s in e.iter(NS + "tspan")) for e in labels)
+
+
+def test_annotations_show_n_with_each_group():
+    svg = bar_chart(["no", "yes"], [1.0, 0.74], annotations=["n=13", "n=287"], horizontal=True)
+    assert any("n=13" in t for t in texts(svg)) and any("n=287" in t for t in texts(svg))
+    tips = [e.findtext(NS + "title") for e in find(svg, "rect", "bar")]
+    assert tips == ["no (n=13): 1.000", "yes (n=287): 0.740"]
+
+
+def test_long_titles_wrap_instead_of_being_cut():
+    title = "Mean |SHAP| of the features encoding foreign_worker, by foreign_worker group, with a long tail"
+    svg = bar_chart(["a"], [1.0], title=title, width=360)
+    lines = [(e.text or "") + "".join(c.tail or "" for c in e) for e in find(svg, "text") if e.get("class") == "title"]
+    assert len(lines) >= 2 and " ".join(lines) == title
+
+
+def test_bytes_are_shown_in_human_units():
+    from audit.report.charts import human
+
+    assert human(624400, "bytes") == "624 KB" and human(19203, "bytes") == "19.2 KB"
+    assert human(2.5e6, "bytes") == "2.5 MB" and human(512, "bytes") == "512 bytes"
+    svg = bar_chart(["logreg", "gbm"], [10384, 593181], unit="bytes", x_label="model size")
+    assert "model size (KB)" in texts(svg)
+    assert not any("e+" in t for t in texts(svg))
 
 
 def test_ci_error_bars_present_only_when_given():
@@ -200,11 +237,15 @@ def test_mismatched_lengths_raise():
 
 # --- lines --------------------------------------------------------------------------------------
 
+def points(svg: str) -> list[ET.Element]:
+    return [e for e in parse(svg).iter() if e.get("class") == "point"]
+
+
 def test_line_chart_points_gaps_bands_and_diagonal():
     xs = [0.1, 0.3, 0.5, 0.7, 0.9]
     svg = line_chart({"a": (xs, [0.1, 0.3, None, 0.7, 0.9]), "b": (xs, [0.2] * 5)},
                      bands={"a": ([0.0] * 5, [1.0] * 5)}, value_range=(0, 1), diagonal=True)
-    assert len(find(svg, "circle", "point")) == 9
+    assert len(points(svg)) == 9
     lines = find(svg, "path", "line")
     assert len(lines) == 2
     assert lines[0].get("d").count("M") == 2  # the None breaks the line into two pieces
@@ -212,9 +253,27 @@ def test_line_chart_points_gaps_bands_and_diagonal():
     assert len(find(svg, "polygon", "band")) == 1
     assert len(find(svg, "path", "diagonal")) == 1
     assert texts(svg).count("n/a") == 1
-    assert len(find(svg, "rect", "swatch")) == 2
-    tip = find(svg, "circle", "point")[1].findtext(NS + "title")
+    assert len([e for e in parse(svg).iter() if e.get("class") == "swatch"]) == 2
+    tip = points(svg)[1].findtext(NS + "title")
     assert tip == "a: x = 0.300, y = 0.300"
+
+
+def test_overlapping_series_differ_in_dash_and_marker_not_only_colour():
+    xs = [0.0, 0.1, 0.2]
+    svg = line_chart({"fgsm": (xs, [0.7, 0.6, 0.5]), "pgd": (xs, [0.7, 0.6, 0.5]), "blackbox": (xs, [0.7, 0.6, 0.5])})
+    dashes = [e.get("stroke-dasharray") for e in find(svg, "path", "line")]
+    assert len(set(dashes)) == 3
+    shapes = {(e.tag, e.get("d", "")[:1]) for e in points(svg)}
+    assert len({tag for tag, _ in shapes}) >= 2
+
+
+def test_dense_curves_are_thinned_and_counts_drawn():
+    xs = [i / 999 for i in range(1000)]
+    svg = line_chart({"roc": (xs, xs)}, dense=True, max_points=200)
+    d = find(svg, "path", "line")[0].get("d")
+    assert d.count("L") == 199 and len(points(svg)) <= 9
+    cal = line_chart({"m": ([0.1, 0.5, 0.9], [0.2, 0.5, 0.8])}, counts={"m": [4, 120, 31]}, diagonal=True)
+    assert len(find(cal, "rect", "count")) == 3 and {"4", "120", "31"} <= set(texts(cal))
 
 
 def test_line_chart_without_diagonal_or_bands_draws_neither():
@@ -224,7 +283,7 @@ def test_line_chart_without_diagonal_or_bands_draws_neither():
 
 def test_line_chart_log_x_drops_non_positive_x():
     svg = line_chart({"a": ([0, 1, 10], [1.0, 2.0, 3.0])}, log_x=True)
-    assert len(find(svg, "circle", "point")) == 2
+    assert len(points(svg)) == 2
 
 
 # --- heatmap ------------------------------------------------------------------------------------

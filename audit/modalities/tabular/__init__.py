@@ -3,7 +3,8 @@
 Groups are the values of the suite's sensitive columns (and their intersections); shift is
 retraining on a subpopulation plus feature perturbations; robustness attacks the mutable numeric
 columns within their valid domain and flips counterfactual attributes; explanations are SHAP /
-Captum attributions per feature.
+Captum attributions per feature; slices are single features and pairs (numeric ones binned at
+training quantiles) searched for significantly higher error or worse calibration.
 """
 
 IMPLEMENTATIONS = {
@@ -22,4 +23,5 @@ IMPLEMENTATIONS = {
         "data": "audit.checks.integrity:DataIntegrityCheck",
         "model": "audit.checks.integrity:ModelIntegrityCheck",
     },
+    "slices": "audit.checks.slices:SlicesCheck",
 }
