@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +28,7 @@ COMMAND_MODULES: list[str] = [
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from audit.commands.progress import ConsoleLog
     from audit.engine import run_suite
     from audit.errors import ConfigError
     from audit.gates import exit_code
@@ -49,13 +52,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         mlflow_spec = load_suite(args.suite).output.mlflow
     execution = None if args.ray is None else {"backend": "ray", "address": args.ray or None}
-    outcome = run_suite(args.suite, output=args.output, seed=args.seed, log=None if args.quiet else _log, resume=args.resume, execution=execution)
-    print(summary(outcome.results, str(outcome.run_dir)))
+    log = None if args.quiet else ConsoleLog()
+    try:
+        outcome = run_suite(args.suite, output=args.output, seed=args.seed, log=log, resume=args.resume, execution=execution)
+    finally:
+        if log is not None:
+            log.close()
+    human = sys.stderr if args.json else sys.stdout  # with --json, stdout holds the JSON document only
+    if not (args.json and args.quiet):
+        print(summary(outcome.results, str(outcome.run_dir)), file=human, flush=True)
+    document = None
+    if args.json:
+        from audit.commands.jsonout import verdict_document
+
+        document = verdict_document("run", outcome.results, outcome.run_dir, fail_on=args.fail_on)
     if args.mlflow is not None or mlflow_spec is not None:
         from audit.integrations.mlflow import log_run, resolve_tracking_uri
 
         run_id = log_run(outcome.run_dir, outcome.results, mlflow_spec, tracking_uri=args.mlflow or None)
-        print(f"MLflow run {run_id} logged to {resolve_tracking_uri(mlflow_spec, args.mlflow or None)}")
+        uri = resolve_tracking_uri(mlflow_spec, args.mlflow or None)
+        if document is not None:
+            document["mlflow"] = {"run_id": run_id, "tracking_uri": uri}
+        if not (args.json and args.quiet):
+            print(f"MLflow run {run_id} logged to {uri}", file=human)
+    if document is not None:
+        from audit.commands.jsonout import dumps
+
+        print(dumps(document))
     return exit_code(outcome.results.status, args.fail_on)
 
 
@@ -68,6 +91,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from audit.validation import validate_suite
 
     suite, problems = validate_suite(args.suite, data_files=not args.no_data)
+    if args.json:
+        return _validate_json(args, suite, problems)
     if problems or suite is None:
         raise ConfigError("\n".join(map(str, problems)))  # one line per problem: <file>: <key path>: <message>
     for note in suite.deprecations:
@@ -76,6 +101,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     checked = f"; {files} data file{'s' if files != 1 else ''} checked" if files and not args.no_data else ""
     print(f"{args.suite}: valid suite '{suite.name}' ({len(suite.models)} models, {len(suite.checks)} checks, {len(suite.gates)} gates{checked})")
     return 0
+
+
+def _validate_json(args: argparse.Namespace, suite: Any, problems: list[Any]) -> int:
+    """``validate --json``: the verdict and every problem as one object; the problems also on stderr."""
+    from audit.commands.jsonout import dumps, validate_document
+
+    document = validate_document(args.suite, suite, problems, data_files=not args.no_data)
+    for problem in problems:
+        _log(f"audit: error: {problem}")
+    print(dumps(document))
+    return int(document["exit_code"])
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -90,6 +126,11 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from audit.registry import CHECKS, DATASETS, RECIPES
 
+    if args.json:
+        from audit.commands.jsonout import dumps, list_document
+
+        print(dumps(list_document(CHECKS, RECIPES, DATASETS)))
+        return 0
     if not args.params:
         for title, registry in (("checks", CHECKS), ("model recipes", RECIPES), ("datasets", DATASETS)):
             print(f"{title}: {', '.join(registry.names())}")
@@ -126,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("suite", nargs="?", help="suite YAML file (optional with --resume)")
     run.add_argument("--output", "-o", default=None, help="folder for run folders (default: the suite's output.dir, 'reports')")
     run.add_argument("--seed", type=int, default=None, help="override the suite's seed")
-    run.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress lines or bars (with --json: nothing on stderr but errors)")
+    run.add_argument("--json", action="store_true", help="print one JSON document on stdout (verdict, exit code, run folder, gates, counts); the summary goes to stderr")
     run.add_argument("--resume", metavar="RUN_DIR", default=None, help="finish an interrupted run: its hidden '.<run id>.partial' folder")
     run.add_argument("--fail-on", choices=("fail", "warn"), default="fail", help="exit 1 on failing gates (default) or on warnings too")
     run.add_argument(
@@ -145,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("suite")
     validate.add_argument("--no-data", action="store_true", help="do not open the data files (schema, names, parameters and gates only)")
+    validate.add_argument("--json", action="store_true", help="print the verdict and every problem as one JSON document")
     validate.set_defaults(func=_cmd_validate)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of suite files (or of results.json)")
@@ -153,11 +196,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     lister = sub.add_parser("list", help="list registered checks, model recipes and datasets")
     lister.add_argument("--params", action="store_true", help="also each check's and recipe's parameters with their defaults")
+    lister.add_argument("--json", action="store_true", help="print checks, recipes and datasets (with parameters) as one JSON document")
     lister.set_defaults(func=_cmd_list)
 
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(sub)
+    for command in sub.choices.values():
+        _plain_help(command)
     return parser
+
+
+_RST = (
+    (re.compile(r"``([^`]+)``"), r"\1"),  # ``literal`` -> literal
+    (re.compile(r":(?:func|class|meth|mod|attr|data|ref):`~?([^`<]+?)(?:\s*<[^>]*>)?`"), r"\1"),  # :func:`x` -> x
+)
+
+
+def _plain(text: str) -> str:
+    for pattern, replacement in _RST:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    """Help text as plain text: docstrings reused as descriptions lose their reST markup, and a
+    description (which argparse prints verbatim, unlike ``help=``) shows ``%`` not ``%%``."""
+    if parser.description:
+        parser.description = _plain(parser.description)
+        if "%(prog)" not in parser.description:
+            parser.description = parser.description.replace("%%", "%")
+    if parser.epilog:
+        parser.epilog = _plain(parser.epilog)
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = _plain(action.help)
 
 
 def _version() -> str:
@@ -166,20 +238,53 @@ def _version() -> str:
     return f"audit {__version__}"
 
 
+# Exit status when the reader of stdout went away (``audit diff A B | head -1``): what a shell
+# reports for a program that SIGPIPE ended (128 + 13), without Python's traceback.
+CLOSED_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)  # --help, --version and usage errors print and exit here
+        except SystemExit:
+            sys.stdout.flush()  # argparse ignores a failed write; the buffered text fails here instead
+            raise
+        func: Callable[[argparse.Namespace], int] = args.func
+        code = _dispatch(func, args)
+        sys.stdout.flush()  # a closed pipe shows up here for buffered output
+        return code
+    except BrokenPipeError:
+        _detach_stdout()
+        return CLOSED_PIPE
+
+
+def _dispatch(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     from audit.errors import AuditError
 
     try:
         return func(args)
     except AuditError as exc:
         print(f"audit: error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            from audit.commands.jsonout import dumps, error_document
+
+            print(dumps(error_document(args.command, str(exc), exc.exit_code)))
         return exc.exit_code
     except KeyboardInterrupt:
         print("audit: interrupted", file=sys.stderr)
         return 130
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (an in-process caller)
+        pass
 
 
 if __name__ == "__main__":

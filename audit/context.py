@@ -140,17 +140,26 @@ class Context:
         """A ``progress(done, total)`` callback for a long loop inside a check: a ``ctx.log`` line
         (``<who> · <what> <done>/<total> (<share>), <elapsed>s, ETA <s>``) about every ``every``
         of the way, and at the end; nothing before ``min_seconds`` have passed, so short loops
-        stay quiet."""
+        stay quiet. When the log offers a bar (``log.progress(who, what)``: the CLI's log on a
+        terminal, audit/commands/progress.py), every call updates that bar instead of writing lines."""
         log = getattr(self, "log", None) or (lambda message: None)
+        factory = getattr(log, "progress", None)
+        bar = factory(who, what) if callable(factory) else None
         start, shown = time.perf_counter(), [0.0]
 
         def report(done: int, total: int, detail: str = "") -> None:
             fraction = done / total if total else 1.0
             elapsed = time.perf_counter() - start
-            if elapsed < min_seconds or (fraction < 1.0 and fraction - shown[0] < every):
+            if elapsed < min_seconds and not (bar is not None and shown[0] > 0):
+                return
+            eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
+            if bar is not None:
+                shown[0] = max(fraction, 1e-9)  # a bar once shown is updated (and closed) to the end
+                bar(done, total, detail, elapsed, eta)
+                return
+            if fraction < 1.0 and fraction - shown[0] < every:
                 return
             shown[0] = fraction
-            eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
             log(f"        {who} · {what} {done}/{total}{f' ({detail})' if detail else ''} ({fraction:.0%}), {elapsed:.1f}s, ETA {eta:.1f}s")
 
         return report

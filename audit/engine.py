@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from audit import checkpoint
-from audit.context import Context, Predictions  # noqa: F401 - Predictions re-exported for callers
+from audit.context import Context, Predictions, content_key  # noqa: F401 - Predictions re-exported for callers
 from audit.data.base import DataBundle
 from audit.errors import ConfigError
 from audit.execution import Backend, LocalBackend, Step, StepOutcome, open_backend
 from audit.gates import evaluate_gates, exit_code, overall_status
+from audit.import_clock import import_clock
 from audit.models.base import ModelAdapter
 from audit.results import CheckRecord, Metric, RunResults, save_results
 from audit.suite import ExecutionSpec, Suite, load_suite
@@ -140,8 +141,12 @@ def _run(suite: Suite, seed: int, output: str | Path | None, log: Callable[[str]
     model_info: dict[str, dict[str, Any]] = {}
     for i, spec in enumerate(suite.models):
         t = time.perf_counter()
-        models[spec.name], model_info[spec.name] = build_model(spec, i, suite, bundle, seed)
-        timings[f"model:{spec.name}"] = time.perf_counter() - t
+        with import_clock() as imported:  # first imports of sklearn / torch / transformers, timed apart
+            models[spec.name], model_info[spec.name] = build_model(spec, i, suite, bundle, seed)
+        timings[f"model:{spec.name}"] = time.perf_counter() - t - imported.seconds
+        if imported.packages:
+            timings[f"import:{spec.name}"] = imported.seconds
+            log(f"  import {', '.join(imported.packages)} ({imported.seconds:.2f}s, once per process)")
         how = "cached" if model_info[spec.name].get("cached") else {"load": "loaded", "predictions": "predictions read", "memory": "in memory"}.get(spec.source, "trained")
         log(f"  model  {spec.name}: {how} ({timings[f'model:{spec.name}']:.2f}s)")
 
@@ -335,6 +340,7 @@ def _assemble(suite: Suite, bundle: DataBundle, models: dict[str, ModelAdapter],
         "data_source": bundle.source,
         "data_sha256": bundle.data_hash,
         "rows": {"train": len(bundle.train), "test": len(bundle.test), **({"reference": len(bundle.reference)} if bundle.reference is not None else {})},
+        "test_sha256": content_key(bundle.test),  # the exact test rows (features, labels): audit diff compares runs on the same ones
         "data_notes": list(bundle.notes),
         "seed": seed,
         "python": platform.python_version(),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("pandas", "torch", "sklearn", "scipy", "shap", "transformers")
+HEAVY = ("pandas", "torch", "sklearn", "scipy", "shap", "transformers", "rich")
 
 
 @pytest.mark.parametrize("suite", ["credit.yaml", "digits.yaml", "sentiment.yaml", "credit_federated.yaml"])

@@ -41,7 +41,14 @@ def register(subparsers: Any) -> None:
         help="append a Markdown verdict table to FILE ('-': stdout), e.g. \"$GITHUB_STEP_SUMMARY\"",
     )
     parser.add_argument("--junit", metavar="FILE", default=None, help="write the verdict as JUnit XML")
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the verdict as one JSON document (the console summary goes to stderr)",
+    )
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="print nothing but errors (and the JSON document with --json)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -86,12 +93,15 @@ def _write(path: str, text: str, *, append: bool, what: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from audit.errors import ConfigError
     from audit.gates import exit_code
     from audit.report.console import summary
     from audit.report.junit import junit_xml
     from audit.report.markdown import verdict_markdown
     from audit.results import load_results
 
+    if args.json and args.summary_md == "-":
+        raise ConfigError("--json and --summary-md - both write to stdout; give --summary-md a file")
     source = Path(args.results)
     results = load_results(source)
     suite = None
@@ -110,8 +120,15 @@ def run(args: argparse.Namespace) -> int:
         _write(args.junit, junit_xml(judged), append=False, what="--junit")
     if args.summary_md:
         _write(args.summary_md, verdict_markdown(judged, fail_on=args.fail_on), append=True, what="--summary-md")
+    run_dir = source if source.is_dir() else source.parent
+    human = sys.stderr if args.json else sys.stdout  # with --json, stdout holds the JSON document only
     if not args.quiet and args.summary_md != "-":
-        run_dir = source if source.is_dir() else source.parent
-        print(summary(judged, str(run_dir)))
-        print(f"gate verdict: {judged.status.upper()} (fail on {args.fail_on}) -> exit {code}")
+        print(summary(judged, str(run_dir)), file=human)
+        print(f"gate verdict: {judged.status.upper()} (fail on {args.fail_on}) -> exit {code}", file=human, flush=True)
+    if args.json:
+        from audit.commands.jsonout import dumps, verdict_document
+
+        document = verdict_document("gate", judged, run_dir, fail_on=args.fail_on)
+        document["gates_from"] = args.suite
+        print(dumps(document))
     return code

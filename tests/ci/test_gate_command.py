@@ -47,7 +47,9 @@ def test_gate_with_another_suites_gates(small_run, tmp_path, capsys):
     assert "judging run of suite 'small' with the gates of suite 'strict'" in captured.err
     judged = rejudge(small_run.results, __import__("audit.suite", fromlist=["load_suite"]).load_suite(strict))
     statuses = {g.metric: g.status for g in judged.gates if g.origin is None}  # the strict suite's own gates
-    assert not [g for g in judged.gates if g.origin]  # the run has no integrity metrics: the policy's integrity defaults do not apply
+    assert not [
+        g for g in judged.gates if g.origin
+    ]  # the run has no integrity metrics: the policy's integrity defaults do not apply
     worse, better = ("lr", "gbm") if lr_auc < gbm_auc else ("gbm", "lr")
     assert statuses == {f"{worse}/performance/roc_auc": "fail", f"{better}/performance/roc_auc": "pass"}
     assert judged.status == "fail" and judged.exit_code == 1
@@ -109,6 +111,24 @@ def test_verdict_markdown_is_a_valid_table(small_run):
     html = MarkdownIt("commonmark").enable("table").render(verdict_markdown(small_run.results))
     assert html.count("<tr>") == len(small_run.results.gates) + 1
     assert "release may proceed" in html
+
+
+def test_verdict_markdown_folds_many_passing_gates(small_run):
+    from markdown_it import MarkdownIt
+
+    r = small_run.results
+    passing = [r.gates[0].model_copy(update={"status": "pass", "expression": f"gate {i} >= 0"}) for i in range(9)]
+    failing = r.gates[0].model_copy(update={"status": "fail", "expression": "the failing one >= 1"})
+    text = verdict_markdown(r.model_copy(update={"gates": [*passing, failing], "status": "fail"}))
+    assert (
+        text.index("the failing one")
+        < text.index("<details><summary>9 passing gates</summary>")
+        < text.index("| gate 0 ")
+    )
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(text)
+    assert (
+        html.count("<table>") == 2 and html.count("<tr>") == 10 + 2
+    )  # both tables render inside and outside <details>
 
 
 def test_run_fail_on_warn(small_suite, capsys):

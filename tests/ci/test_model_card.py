@@ -18,6 +18,7 @@ def test_card_of_the_credit_run(credit_run):
     card = render_card(r)
     titles = [line[3:] for line in card.splitlines() if line.startswith("## ")]
     assert titles == [
+        "Key figures",
         "Model details",
         "Intended use",
         "Data",
@@ -94,7 +95,7 @@ def test_robustness_shift_and_other_findings_are_reported(small_run):
     assert "### shift · lr (ok)" in robust and "### image\\_corruption · lr (ok)" in robust
     rows = [line for line in robust.splitlines() if line.startswith("| accuracy\\_drop")]
     assert rows == [
-        "| accuracy\\_drop | age&gt;60 | 0.12 [0.050, 0.200] | lower |",
+        "| accuracy\\_drop | age\\>60 | 0.12 [0.050, 0.200] | lower |",
         "| accuracy\\_drop | region | 0.01 [0.000, 0.030] | lower |",
     ]  # worst first
     assert "warning: scenario 'late' has 12 rows" in robust
@@ -110,6 +111,7 @@ def test_card_command_writes_into_the_run_folder(small_run, tmp_path, capsys):
     assert out.read_text() == render_card(small_run.results)
     assert capsys.readouterr().out == f"model card written to {out}\n"
     assert main(["card", str(small_run.run_dir), "-o", "-"]) == 0
-    assert capsys.readouterr().out.startswith("# Model card: small\n")
+    out = capsys.readouterr().out
+    assert out.startswith("---\n") and "\n---\n\n# Model card: small\n" in out  # front matter, then the card
     assert main(["card", str(tmp_path / "nothing")]) == 2
     assert "no results.json here" in capsys.readouterr().err

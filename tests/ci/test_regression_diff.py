@@ -132,9 +132,12 @@ def test_diff_of_real_runs_flags_a_gated_regression(small_run, small_suite, synt
 
     worse = run_suite(small_suite("worse", frame=frame, gates=["*/performance/roc_auc >= 0.55"]), log=None)
     assert worse.results.status == "pass"  # every gate still passes...
-    code = main(["diff", str(small_run.run_dir), str(worse.run_dir), "--json"])
+    assert main(["diff", str(small_run.run_dir), str(worse.run_dir), "--json"]) == 2  # other labels: other data
     report = json.loads(capsys.readouterr().out)
-    assert code == 1  # ...but the gated AUCs regressed beyond their intervals
+    assert not report["comparable"] and report["differences"][0].startswith("data sha256: ")
+    code = main(["diff", str(small_run.run_dir), str(worse.run_dir), "--json", "--allow-incomparable"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1  # judged anyway: the gated AUCs regressed beyond their intervals
     assert set(report["gated_regressions"]) == {"lr/performance/roc_auc", "gbm/performance/roc_auc"}
     auc = next(c for c in report["changes"] if c["path"] == "lr/performance/roc_auc")
     assert auc["ci_b"][1] < auc["ci_a"][0] and auc["delta"] == pytest.approx(auc["b"] - auc["a"])
@@ -142,6 +145,16 @@ def test_diff_of_real_runs_flags_a_gated_regression(small_run, small_suite, synt
     assert "no metric changed" in capsys.readouterr().out
     drop = max(abs(c["delta"]) for c in report["changes"] if c["path"].endswith("/performance/roc_auc"))
     assert (
-        main(["diff", str(small_run.run_dir), str(worse.run_dir), "--threshold", f"{drop + 0.01}"]) == 0
+        main(
+            [
+                "diff",
+                str(small_run.run_dir),
+                str(worse.run_dir),
+                "--allow-incomparable",
+                "--threshold",
+                f"{drop + 0.01}",
+            ]
+        )
+        == 0
     )  # below threshold: not a change
     assert f"threshold {drop + 0.01:g}" in capsys.readouterr().out
