@@ -50,8 +50,6 @@ Proportions carry Wilson intervals; the mean score change a bootstrap interval.
 from __future__ import annotations
 
 import hashlib
-import math
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -62,6 +60,7 @@ from audit.checks.base import Check, CheckParams, CheckResult
 from audit.data.base import group_label, take
 from audit.errors import CheckError
 from audit.metrics.binary import bootstrap_indices, percentile_ci
+from audit.metrics.significance import wilson_interval
 from audit.registry import suggest
 
 if TYPE_CHECKING:
@@ -69,17 +68,6 @@ if TYPE_CHECKING:
     from audit.models.base import ModelAdapter
 
 Attack = Literal["fgsm", "pgd", "blackbox"]
-
-
-def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
-    """Wilson score interval for ``k`` successes in ``n`` trials (None when n is 0)."""
-    if n <= 0:
-        return None
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
 
 
 class RobustnessParams(CheckParams):

@@ -35,6 +35,8 @@ from pydantic import Field
 
 from audit.checks.base import Check, CheckParams, CheckResult, MetricSpec, seeded_sample
 from audit.errors import CheckError
+from audit.metrics.significance import adjust_pvalues as adjust
+from audit.metrics.significance import wilson_interval as wilson
 from audit.registry import suggest
 
 if TYPE_CHECKING:
@@ -201,22 +203,6 @@ def search(codes: list[tuple[str, np.ndarray, list[tuple[str, str]]]], wrong: np
             "n_slices": len(parts["label"]), "N": n, "K": float(wrong.sum()), "R": float(residual.sum()), "Q": float(sq.sum())}
 
 
-def adjust(p: np.ndarray, method: str) -> np.ndarray:
-    """Benjamini-Hochberg ('bh') or Holm ('holm') adjusted p-values, capped at 1."""
-    m = p.size
-    if m == 0:
-        return p
-    order = np.argsort(p, kind="stable")
-    ranked = p[order]
-    if method == "bh":
-        adj = np.minimum.accumulate((ranked * m / np.arange(1, m + 1))[::-1])[::-1]
-    else:
-        adj = np.maximum.accumulate(ranked * (m - np.arange(m)))
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return out
-
-
 def judge(cells: dict[str, Any], n: int, *, calibration: bool, alpha: float, correction: str) -> list[dict[str, Any]]:
     """The tests, the correction over the whole family, and the significant slices."""
     from scipy.stats import hypergeom, norm
@@ -269,11 +255,3 @@ def prune(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if all(s["value"] > parent["ci"][1] for parent in parents):
             kept.append(s)
     return kept
-
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    """Wilson score 95% interval of k errors in n rows."""
-    p = k / n
-    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
-    half = Z95 * np.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
-    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
