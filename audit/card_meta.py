@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit.report.headline import GENERATION, cell, columns, generative
 from audit.report.markdown import fmt_number, md_text, table
 from audit.results import Metric, RunResults, pillar_of
 
@@ -66,7 +67,10 @@ def only_model(results: RunResults, model: str) -> RunResults:
 
 
 def _headline(results: RunResults, model: str) -> list[tuple[str, Metric]]:
-    """(our metric name, metric) for the model's overall performance metrics, headline order."""
+    """(our metric name, metric) for the model's overall headline metrics, headline order."""
+    if generative(results):  # a causal LM: perplexity, bits per byte, ... (audit.report.headline)
+        flat = {m.path: m for m in results.metrics}
+        return [(c, m) for c in GENERATION if (m := cell(flat, model, c)) is not None and m.value is not None]
     found = {}
     for m in results.metrics:
         if m.model == model and m.check == "performance" and m.group is None and m.value is not None:
@@ -151,7 +155,7 @@ def key_figures(results: RunResults) -> list[str]:
         "",
         f"Gate verdict: **{results.status.upper()}** ({len(results.gates)} gates: {told}).",
     ]
-    names = [n for n in HEADLINE if any(n == name for model in results.models for name, _ in _headline(results, model))]
+    names = [n for n in columns(results, HEADLINE) if any(n == name for model in results.models for name, _ in _headline(results, model))]
     if names:
         rows = []
         for model in results.models:

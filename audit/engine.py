@@ -366,7 +366,7 @@ def _assemble(suite: Suite, bundle: DataBundle, models: dict[str, ModelAdapter],
 
 def _write_outputs(ctx: Context, suite: Suite, results: RunResults, folder: Path) -> None:
     formats = set(suite.output.formats)
-    if "predictions" in formats:
+    if "predictions" in formats and ctx.schema.classes:  # a corpus (generation) has no class probabilities to write
         from audit.report.predictions import write_predictions
 
         test = ctx.data.test

@@ -57,7 +57,8 @@ class Registry:
 class CheckRegistry(Registry):
     """Check names -> implementations. A *pillar* (fairness, shift, robustness, explain) has one
     implementation per modality, declared by the modality adapters (:mod:`audit.modalities`);
-    other checks (performance, drift, latency, third-party ones) serve every modality.
+    other checks (performance, drift, latency, third-party ones) serve every modality, unless a
+    modality declares its own implementation of that name, which then wins for that modality.
     """
 
     def __init__(self) -> None:
@@ -79,8 +80,9 @@ class CheckRegistry(Registry):
         from audit.modalities import implementations
 
         self.check_name(name)
-        if name in self._pillars:
-            return implementations(modality).get(name, {})
+        own = implementations(modality).get(name, {})
+        if name in self._pillars or own:  # a modality's own implementation wins over the shared one
+            return own
         return {modality: self._targets[name]}
 
     def resolve(self, name: str, modality: str, variant: str | None = None, where: str = "") -> Any:
@@ -143,6 +145,8 @@ for _name, _target in {
     # text recipes below this line
     "minilm_classifier": "audit.models.text_models:MiniLMClassifierRecipe",
     "tfidf_logreg": "audit.models.text_models:TfidfLogRegRecipe",
+    # generation recipes below this line
+    "gpt2_lm": "audit.models.gpt2:GPT2Recipe",
 }.items():
     RECIPES.add(_name, _target)
 

@@ -78,7 +78,7 @@ class DataSpec(Strict):
     background from (default: the training rows).
     """
 
-    modality: Literal["tabular", "image", "text"] = Field("tabular", description="What the rows are.")
+    modality: Literal["tabular", "image", "text", "generation"] = Field("tabular", description="What the rows are (generation: a corpus of documents for a causal language model).")
     builtin: str | None = Field(None, description="Name of a built-in dataset, e.g. german_credit.")
     path: str | None = Field(None, description="One data file (CSV / Parquet / JSONL / NPZ / image folder), relative to the suite file; split by data.split.")
     train: str | None = Field(None, description="Training-data file (the rows recipes train on), relative to the suite file.")
@@ -114,7 +114,7 @@ class DataSpec(Strict):
             )
         if self.train is not None and self.test is None:
             raise ValueError("'train' needs a 'test' file to audit the models on")
-        if self.builtin is None and self.target is None:
+        if self.builtin is None and self.target is None and self.modality != "generation":  # a corpus has no target
             raise ValueError("'target' is required when the data comes from files")
         if files and "split" in self.model_fields_set:
             raise ValueError("'split' is for one file ('path' or 'builtin'); with 'train' and 'test' files the split is given")

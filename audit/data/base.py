@@ -37,7 +37,7 @@ class Schema:
 
     @property
     def positive_label(self) -> Any:
-        return self.classes[-1]
+        return self.classes[-1] if self.classes else None  # a corpus (generation) has no classes
 
     @property
     def group_columns(self) -> tuple[str, ...]:

@@ -72,6 +72,7 @@ MISSING_GROUP = "(missing)"  # group label of rows whose sensitive value is miss
 LOADERS = {  # modality -> "module:function" building a DataBundle from the suite
     "image": "audit.data.image:build_image_bundle",
     "text": "audit.data.text:build_text_bundle",
+    "generation": "audit.data.corpus:build_corpus_bundle",
 }
 
 

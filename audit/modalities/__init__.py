@@ -5,7 +5,9 @@ A suite names pillars (``fairness``, ``shift``, ``robustness``, ``explain``, ...
 ``__init__`` declares ``IMPLEMENTATIONS``: pillar -> ``"module:Class"`` (or a mapping of named
 variants, the first being the default) as strings, so listing and validating never import the
 heavy modules. Pillars that need nothing modality-specific (performance, drift, latency) are
-registered once in :mod:`audit.registry` and serve every modality.
+registered once in :mod:`audit.registry` and serve every modality, unless the modality's
+``IMPLEMENTATIONS`` names its own (generation: perplexity is its performance, time to first
+token its latency).
 
 Adding a modality is one new package here (its implementations and their helpers) plus its name
 in ``ADAPTERS`` and in the suite's ``data.modality`` choices.
@@ -20,6 +22,7 @@ ADAPTERS = {
     "tabular": "audit.modalities.tabular",
     "image": "audit.modalities.image",
     "text": "audit.modalities.text",
+    "generation": "audit.modalities.generation",
 }
 
 # Check names of earlier releases -> (pillar, variant, modality it served). They keep working for

@@ -10,7 +10,7 @@ is the data's class ``k``.
 
 ``task: causal-lm`` loads ``AutoModelForCausalLM`` (:func:`load_causal_lm`, a
 :class:`CausalLanguageModel` with ``generate`` and ``loglikelihood``) for the generation suite
-(not yet available); with a classification suite it is refused with that explanation.
+(``data.modality: generation``); with a classification suite it is refused with that explanation.
 
 Safety: nothing is downloaded (``local_files_only``, ``HF_HUB_OFFLINE``). Weights are read from
 ``model.safetensors`` only; a folder holding only ``pytorch_model.bin`` (a pickle) needs
@@ -193,7 +193,8 @@ def load_sequence_classifier(
 class CausalLanguageModel:
     """A causal LM and its tokenizer: greedy/sampled generation and continuation log-likelihoods.
 
-    Not a ``ModelAdapter`` (it has no classes): the generation suite (issue 15) builds on it.
+    Not a ``ModelAdapter`` (it has no classes): the generation modality's checks
+    (:mod:`audit.modalities.generation`) score it through :mod:`audit.modalities.generation.scoring`.
     """
 
     modality = "generation"
@@ -234,7 +235,7 @@ class CausalLanguageModel:
                     max_length=self.max_length,
                 )
                 ids = self.torch_module.generate(
-                    **enc, max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature if do_sample else None,
+                    input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature if do_sample else None,
                     pad_token_id=self.tokenizer.pad_token_id, top_k=None, top_p=None,
                 )  # fmt: skip
                 out += self.tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
@@ -286,6 +287,6 @@ def causal_lm_refused(folder: Path, *, modality: str, trust: bool, key: str) -> 
     read_config(folder, trust=trust, key=key)
     return ModelError(
         f"{key}.task: a causal language model (task: causal-lm) generates text; audit it with a generation suite "
-        f"(data.modality: generation, not yet available). This suite's data are {modality} rows with classes, which need "
+        f"(data.modality: generation). This suite's data are {modality} rows with classes, which need "
         "a classifier (task: sequence-classification, or a model file)"
     )

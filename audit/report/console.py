@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit.report.headline import cell, columns
 from audit.results import RunResults
 
 HEADLINE = ("accuracy", "roc_auc", "f1", "ece")
@@ -83,11 +84,12 @@ def summary(results: RunResults, run_dir: str, *, findings: int = TOP_FINDINGS) 
         lines += _findings(results, findings)
     flat = {m.path: m for m in results.metrics}
     lines.append("")
-    lines.append(f"{'model':<16}" + "".join(f"{c:>20}" for c in HEADLINE) + "   max DPD (attribute)")
+    headline = columns(results, HEADLINE)
+    lines.append(f"{'model':<16}" + "".join(f"{c:>20}" for c in headline) + "   max DPD (attribute)")
     for model in results.models:
         cells = []
-        for metric in HEADLINE:
-            m = flat.get(f"{model}/performance/{metric}") or flat.get(f"{model}/performance/macro_{metric}")
+        for metric in headline:
+            m = cell(flat, model, metric)
             cells.append(_fmt(m.value) + (f" [{m.ci[0]:.2f},{m.ci[1]:.2f}]" if m and m.ci else "") if m else "-")
         lines.append(f"{model:<16}" + "".join(f"{c:>20}" for c in cells) + f"   {_max_disparity(results, model)}")
     errors = [r for r in results.checks if r.status == "error"]

@@ -18,6 +18,7 @@ from typing import Any
 
 from audit.findings import anchor, findings
 from audit.report import charts, plots
+from audit.report.headline import cell, columns
 from audit.results import RunResults, atomic_write_text, pillar_of
 
 CHARTS = {
@@ -121,11 +122,6 @@ def _fmt(value: Any, unit: str | None = None, key: str = "") -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def _headline(flat: dict[str, Any], model: str, metric: str) -> Any:
-    """A model's headline metric; multiclass runs report macro_f1 where binary ones report f1."""
-    return flat.get(f"{model}/performance/{metric}") or flat.get(f"{model}/performance/macro_{metric}")
-
-
 def build_context(results: RunResults, run_dir: Path | None, limits: dict[str, int] | None = None) -> dict[str, Any]:
     limits = limits or LIMITS[0]
     by_model: dict[str, list[dict[str, Any]]] = {}
@@ -148,8 +144,8 @@ def build_context(results: RunResults, run_dir: Path | None, limits: dict[str, i
             "figures_left": len(record.figures) - len(shown),
         })
     flat = {m.path: m for m in results.metrics}
-    headline = ["accuracy", "balanced_accuracy", "roc_auc", "f1", "ece", "brier"]
-    comparison = [{"model": model, "cells": [_headline(flat, model, h) for h in headline]} for model in results.models]
+    headline = columns(results, ["accuracy", "balanced_accuracy", "roc_auc", "f1", "ece", "brier"])
+    comparison = [{"model": model, "cells": [cell(flat, model, h) for h in headline]} for model in results.models]
     gate_counts = {s: sum(g.status == s for g in results.gates) for s in ("pass", "warn", "fail", "error", "skipped")}
     rank = {"error": 0, "fail": 1, "warn": 2, "skipped": 3, "pass": 4}
     gates = sorted(results.gates, key=lambda g: rank.get(g.status, 5))

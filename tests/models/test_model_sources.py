@@ -419,7 +419,7 @@ def test_causal_lm_folder_loads_and_is_refused_by_a_classification_suite(tmp_pat
     err = capsys.readouterr().err
     assert (
         "models[0].load.task: a causal language model (task: causal-lm) generates text; audit it with a generation suite "
-        "(data.modality: generation, not yet available)"
+        "(data.modality: generation)"
     ) in err
     assert "Traceback" not in err
 
