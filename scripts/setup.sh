@@ -21,4 +21,7 @@ $VPY -m pip install -q -e ".[text]" "torch==2.13.0"
 $VPY -m pip install -q -e ".[privacy]" "torch==2.13.0"
 # ray extra (audit run --ray / execution: {backend: ray}); torch stays pinned
 $VPY -m pip install -q -e ".[ray]" "torch==2.13.0"
+# DiCE for the dashboard's counterfactual search, without its hard xgboost / lightgbm
+# requirements (they pull a 351 MB NCCL wheel; DiCE's scikit-learn path never imports them)
+$VPY -m pip install -q --no-deps "dice-ml>=0.12,<0.13" "raiutils>=0.4,<0.5"
 $VPY -c "import audit, torch, sklearn, fairlearn; print('audit set-up OK: torch', torch.__version__)"

@@ -85,9 +85,10 @@ def to_plotly(spec: dict[str, Any], run_dir: Path | None = None, root: Path | No
     try:
         if kind == "image":
             return _image(spec, run_dir, root, caption)
-        builder = {"bar": _bar, "grouped_bar": _grouped_bar, "line": _line, "heatmap": _heatmap, "tokens": _tokens}.get(
-            str(kind)
-        )
+        from audit.dashboard.figures_shap import BUILDERS as SHAP_BUILDERS
+
+        builders = {"bar": _bar, "grouped_bar": _grouped_bar, "line": _line, "heatmap": _heatmap, "tokens": _tokens, **SHAP_BUILDERS}
+        builder = builders.get(str(kind))
         if builder is None:
             return Rendered("error", error=f"unknown figure kind {kind!r}")
         fig = builder(spec)

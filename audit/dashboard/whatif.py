@@ -20,6 +20,9 @@ kind calls for) with the explain check's inputs: all training rows, the check's
 ``background_size`` as recorded in results.json, and the run's SHAP generator (``shap_rng``).
 So an unedited row gets exactly the values the check stored in ``local_shap.json``, in the same
 output space (log-odds, probability or margin: ``RowExplanation.output_space``).
+``WhatIf.decision`` is the model's own decision for a score (an argmax: positive above 0.5), and
+``WhatIf.counterfactual`` the smallest change of mutable features found that flips it
+(``audit.dashboard.counterfactual``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.dashboard.counterfactual import THRESHOLD, Counterfactual, decide
 from audit.dashboard.safefiles import PathOutsideRoot, default_root, read_run_bytes
 from audit.dashboard.trust import NeedsConfirmation, PathGate, WhatIfUnavailable, gate_suite_files
 from audit.errors import AuditError
@@ -98,6 +102,13 @@ class WhatIf:
     seed: int
     notes: list[str] = field(default_factory=list)
     permutations: int | None = None  # the explain check's ``permutations`` (permutation SHAP only)
+    negative: str = "negative"  # the other class of the binary target
+    immutable: list[str] = field(default_factory=list)  # features a counterfactual search leaves alone by default
+    threshold: float = THRESHOLD  # the model picks the more probable class: positive when its score > 0.5
+
+    def decision(self, score: float) -> str:
+        """The class the model decides for a positive-class score (its ``predict``: an argmax)."""
+        return self.positive if decide(score, self.threshold) else self.negative
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of the positive class (the ``score`` column of predictions.csv)."""
@@ -128,6 +139,21 @@ class WhatIf:
             edited.loc[0, feature] = value
         return edited, changed
 
+    def counterfactual(self, row_id: str, mutable: Collection[str], *, total: int = 12) -> Counterfactual:
+        """The smallest change of ``mutable`` features found that flips the decision on row ``row_id``
+        (``audit.dashboard.counterfactual.search``, seeded with the run's seed; raises ``NoCounterfactual``)."""
+        from audit.dashboard.counterfactual import search
+
+        return search(
+            self.score,
+            self.row(row_id),
+            self.train,
+            numeric=self.numeric,
+            mutable=list(mutable),
+            total=total,
+            seed=self.seed,
+        )
+
     def explain(self, row: pd.DataFrame) -> RowExplanation:
         """SHAP values of the one-row frame ``row``, by the explain check's own method and inputs."""
         if len(row) != 1:
@@ -135,7 +161,13 @@ class WhatIf:
         X = row[self.features].reset_index(drop=True)
         score = self.score(X)
         shap = explain_rows(
-            self.model, self.train, X, rng=self.shap_rng(), background_size=self.background_size, p_pos=score, permutations=self.permutations
+            self.model,
+            self.train,
+            X,
+            rng=self.shap_rng(),
+            background_size=self.background_size,
+            p_pos=score,
+            permutations=self.permutations,
         )
         features, per_feature = shap.by_feature(self.features)
         return RowExplanation(
@@ -227,12 +259,23 @@ def open_whatif(
         permutations=permutations,
         shap_rng=functools.partial(shap_rng, _run_rng(suite, bundle, {model_name: model}, seed, run_dir), model_name),
         positive=str(bundle.schema.positive_label),
+        negative=str(bundle.schema.classes[0]),
+        immutable=immutable_features(results, model_name, list(bundle.schema.features)),
         seed=seed,
     )
     if explain_note:
         what.notes.append(explain_note)
     _verify_scores(what, run_dir, model_name, gate.root)
     return what
+
+
+def immutable_features(results: RunResults, model_name: str, features: list[str]) -> list[str]:
+    """Features a counterfactual should not change: the robustness check's ``immutable`` list for
+    this model, and the suite's sensitive attributes that are model features (as recorded in the run)."""
+    record = next((c for c in results.checks if c.check == "robustness" and c.model == model_name), None)
+    listed = list((record.params or {}).get("immutable") or []) if record is not None else []
+    sensitive = list(results.suite.get("sensitive") or [])
+    return [f for f in features if f in set(listed) | set(sensitive)]
 
 
 def _run_rng(

@@ -19,8 +19,9 @@ import pandas as pd
 import streamlit as st
 
 from audit.dashboard.figures import to_plotly
-from audit.dashboard.runs import RunEntry, discover_runs, find_run
+from audit.dashboard.runs import RunEntry, find_run
 from audit.results import RunResults
+from dashboards.views import cached
 
 ENV_VAR = "AUDIT_REPORTS_DIR"
 PAGES = ("Runs", "Run detail", "Compare runs", "Fairness explorer", "Explanation explorer")
@@ -78,9 +79,14 @@ def _apply_query_params(entries: list[RunEntry]) -> None:
 
 
 def sidebar() -> tuple[str, Ctx]:
-    """Page picker and run picker; returns the page name and what the page needs."""
+    """Page picker and the one run picker every page follows; returns the page name and what it needs.
+
+    The chosen run lives in ``st.session_state["run"]`` (the picker's key, mirrored in
+    ``_run_choice`` and in the ``run`` query parameter), so switching pages never changes it;
+    only the visitor does, in the sidebar. Results are read through ``cached`` (once per version).
+    """
     root = reports_root()
-    entries = discover_runs(root)
+    entries = cached.entries(root)
     _apply_query_params(entries)
     st.sidebar.title("audit dashboard")
     page = st.sidebar.radio("Page", PAGES, key="page")
@@ -88,24 +94,45 @@ def sidebar() -> tuple[str, Ctx]:
     entry = None
     if readable:
         keys = [e.key for e in readable]
-        if st.session_state.get("run") not in keys:
-            st.session_state["run"] = keys[0]
-        labels = {e.key: f"{e.suite} · {e.run_id} · {VERDICT.get(e.status, (e.status,))[0]}" for e in readable}
-        chosen = st.sidebar.selectbox("Run", keys, key="run", format_func=lambda k: labels.get(k, k))
+        if st.session_state.get("run") not in keys:  # first visit, or the widget's state was dropped
+            kept = st.session_state.get("_run_choice")
+            st.session_state["run"] = kept if kept in keys else keys[0]
+        labels = {e.key: run_label(e) for e in readable}
+        chosen = st.sidebar.selectbox(
+            "Run", keys, key="run", format_func=lambda k: labels.get(k, k), help="every page shows this run"
+        )
+        st.session_state["_run_choice"] = chosen
         entry = find_run(readable, chosen)
     st.sidebar.caption("Reports folder")
     st.sidebar.text(str(root))
     st.query_params["page"] = page
     if entry is not None:
         st.query_params["run"] = entry.key
-    results = entry.load() if entry is not None else None
+    results = cached.results(entry) if entry is not None else None
     return page, Ctx(root, entries, entry, results)
+
+
+def run_label(entry: RunEntry) -> str:
+    return f"{entry.suite} · {entry.run_id} · {VERDICT.get(entry.status, (entry.status,))[0]}"
+
+
+def run_caption(ctx: Ctx) -> None:
+    """The line under each page's title that names the run the page shows."""
+    if ctx.entry is not None:
+        st.caption(md(f"Run {run_label(ctx.entry)} (pick another in the sidebar)"))
 
 
 def no_runs(ctx: Ctx) -> None:
     st.info(
         md(f"No finished runs in {ctx.root}.") + " Run a suite first, e.g. `audit run suites/credit.yaml`, then reload."
     )
+
+
+def lazy_expander(label: str, key: str, expanded: bool = False) -> tuple[Any, bool]:
+    """An expander whose content is computed and sent only while it is open (it reruns the page
+    when opened); returns the container and whether to draw into it."""
+    box = st.expander(label, expanded=expanded, key=key, on_change="rerun")
+    return box, bool(box.open)
 
 
 PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": False}  # drag to zoom, double-click to reset
@@ -118,7 +145,15 @@ def plot(figure: Any, key: str) -> None:
 
 def show_figure(spec: dict[str, Any], entry: RunEntry | None, key: str) -> None:
     """One stored figure spec; image files come from the run folder only (``safefiles`` rules)."""
-    rendered = to_plotly(spec, entry.path if entry else None, entry.root if entry else None)
+    show_rendered(to_plotly(spec, entry.path if entry else None, entry.root if entry else None), key)
+
+
+def show_stored_figure(entry: RunEntry, check: str, model: str, index: int, key: str) -> None:
+    """The ``index``-th figure of ``check`` on ``model``, drawn once per run version (``cached.figure``)."""
+    show_rendered(cached.figure(cached.cache_key(entry), check, model, index), key)
+
+
+def show_rendered(rendered: Any, key: str) -> None:
     if rendered.kind == "plotly":
         plot(rendered.figure, key=key)
     elif rendered.kind == "image":

@@ -1,25 +1,32 @@
-"""Run detail: the verdict and its gates first, then one tab per check present in the run.
+"""Run detail: the verdict, then tabs: what to look at first and the gates, one tab per check, run info.
 
-Each tab is drawn from the flat metric list and the check's stored figure specs and tables, so
-any check (performance, fairness, explain, shift, drift, latency, robustness, image_*, text_*)
-shows without check-specific code; a run without a pillar simply has no tab for it.
+The first tab holds the findings (``audit.findings.findings``: the largest disparities, weakest
+slices, worst drops and every failing gate, gated or not), each with its interval and n and a
+button that opens its check's tab, then the gates that did not pass (passing gates collapsed).
+Each check's tab is drawn from the flat metric list and the check's stored figure specs and
+tables, so any check shows without check-specific code. Only the open tab is drawn (the tabs
+rerun the page when switched), and every table and figure is built once per version of the run
+(``dashboards.views.cached``), so opening the page draws no chart at all.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
-from audit.dashboard.figures import metric_chart
-from audit.dashboard.tables import check_names, gate_rows, metrics_frame, overall_pivot
+from audit.dashboard.tables import check_names, fmt, gate_rows
 from audit.results import RunResults
+from dashboards.views import cached
 from dashboards.views.common import (
     Ctx,
     cells,
+    lazy_expander,
     md,
     no_runs,
     plot,
-    show_figure,
+    show_stored_figure,
     style_status,
     table_height,
     verdict_badge,
@@ -27,6 +34,10 @@ from dashboards.views.common import (
 
 WHOLE = "(each group)"
 STATUS_MARK = {"ok": "ok", "warn": "ok, with warnings", "error": "ERROR", "skipped": "skipped"}
+SEVERITY = {"fail": ("FAIL", "red"), "warn": ("WARN", "orange"), "info": ("INFO", "blue")}
+TAB_KEY = "detail_tab"
+OVERVIEW = "Findings and gates"
+RUN_INFO = "Run info"
 
 
 def render(ctx: Ctx) -> None:
@@ -34,7 +45,7 @@ def render(ctx: Ctx) -> None:
         st.title("Run detail")
         no_runs(ctx)
         return
-    r = ctx.results
+    r, key = ctx.results, cached.cache_key(ctx.entry)
     st.title(md(f"{ctx.entry.suite} · run {ctx.entry.run_id}"))  # the folder, not what the JSON claims
     verdict_badge(r.status)
     if ctx.entry.warning:
@@ -44,14 +55,70 @@ def render(ctx: Ctx) -> None:
             f"{r.created_at} · data {r.manifest.get('data_source', '?')} · seed {r.manifest.get('seed', '?')} · models {', '.join(r.models)}"
         )
     )
-    gates(r)
     names = check_names(r)
-    tabs = st.tabs([md(n) for n in names] + ["Run info"])
-    for tab, name in zip(tabs, names, strict=False):
+    tabs = st.tabs([OVERVIEW] + [md(n) for n in names] + [RUN_INFO], key=TAB_KEY, on_change="rerun")
+    with tabs[0]:
+        if tabs[0].open is not False:  # only the open tab is drawn
+            findings_panel(key, names)
+            gates(r)
+    for tab, name in zip(tabs[1:-1], names, strict=True):
         with tab:
-            check_tab(ctx, r, name)
+            if tab.open:
+                check_tab(ctx, r, name)
     with tabs[-1]:
-        run_info(r)
+        if tabs[-1].open:
+            run_info(r)
+
+
+def _open_tab(check: str) -> None:
+    st.session_state[TAB_KEY] = md(check)  # the tab's label
+
+
+def section_of(finding: Any, names: list[str]) -> str | None:
+    """The tab a finding links to: its metric's check, else its pillar (None when the run has neither)."""
+    check = str(finding.metric).split("/")[1] if finding.metric and finding.metric.count("/") >= 2 else None
+    for name in (check, finding.pillar):
+        if name in names:
+            return name
+    return None
+
+
+def findings_panel(key: tuple, names: list[str], limit: int = 10) -> None:
+    """The ranked findings of the run: severity, what, value [interval], n, gated; a button opens its tab."""
+    st.header("What to look at first")
+    found, why = cached.findings(key, limit)
+    if why:
+        st.caption(md(why))
+        return
+    if not found:
+        st.success("No findings: no gate failed or warned and no ungated metric lies past its reference level.")
+        return
+    st.caption(
+        "Ranked from every metric, gated or not: failing gates first, then warnings, then ungated metrics whose "
+        "whole interval lies past a reference level. Intervals are the run's stored 95% bootstrap intervals."
+    )
+    for f in found:
+        left, middle, right = st.columns([0.7, 8.3, 1.4], vertical_alignment="center")
+        label, colour = SEVERITY.get(f.severity, (str(f.severity).upper(), "gray"))
+        with left:
+            st.badge(label, color=colour)
+        facts = [f"{f.rank}\\.", md(f.title)]  # "1\\." is not a list item
+        detail = []
+        if f.value is not None:
+            detail.append(f"value {fmt(f.value, f.ci)}")
+        if f.n is not None:
+            detail.append(f"n={f.n}")
+        detail.append("gated" if f.gated else "not gated")
+        middle.markdown(" ".join(facts) + "  \n" + md(" · ".join(detail)))
+        section = section_of(f, names)
+        if section is not None:
+            right.button(
+                md(f"{section} →"),
+                key=f"finding_{f.rank}",
+                on_click=_open_tab,
+                args=(section,),
+                help=md(f"open the {section} tab below"),
+            )
 
 
 def gates(r: RunResults) -> None:
@@ -62,9 +129,17 @@ def gates(r: RunResults) -> None:
         counts = {s: sum(g.status == s for g in r.gates) for s in ("pass", "warn", "fail", "error", "skipped")}
         for col, (status, n) in zip(st.columns(5), counts.items(), strict=True):
             col.metric(status, n)
-        st.dataframe(style_status(gate_rows(r.gates)), hide_index=True, height=table_height(len(r.gates)))
-    errors = [c for c in r.checks if c.status == "error"]
-    for c in errors:
+        rows = gate_rows(r.gates)
+        failing = rows[rows["status"] != "PASS"]
+        passing = rows[rows["status"] == "PASS"]
+        if failing.empty:
+            st.success(md(f"All {len(rows)} gates pass."))
+        else:
+            st.dataframe(style_status(failing), hide_index=True, height=table_height(len(failing)))
+        if not passing.empty:
+            with st.expander(md(f"{len(passing)} passing gates")):
+                st.dataframe(style_status(passing), hide_index=True, height=table_height(len(passing)))
+    for c in (c for c in r.checks if c.status == "error"):
         st.error(md(f"check {c.check} on {c.model} failed: {c.error}"))
 
 
@@ -84,43 +159,37 @@ def check_tab(ctx: Ctx, r: RunResults, check: str) -> None:
             ]
         )
         st.dataframe(status, hide_index=True)
-    frame = metrics_frame(m for m in r.metrics if m.check == check)
+    key = cached.cache_key(ctx.entry)
+    every = cached.metrics(key)
+    frame = every[every["check"] == check]
     if not frame.empty:
-        _metrics(check, r, frame)
+        _metrics(key, check, frame)
     _figures(ctx, check, records)
 
 
-def _metrics(check: str, r: RunResults, frame: pd.DataFrame) -> None:
-    pivot = overall_pivot(r, check)
+def _metrics(key: tuple, check: str, frame: pd.DataFrame) -> None:
+    pivot = cached.overall(key, check)
     if not pivot.empty:
         st.subheader("Overall metrics (value [interval])")
         st.dataframe(pivot, hide_index=True)
     names = list(dict.fromkeys(frame["metric"]))
     metric = st.selectbox("Metric to chart", names, key=f"detail_metric_{check}")
     part = frame[frame["metric"] == metric]
-    overall, grouped = part[part["group"].isna()], part[part["group"].notna()]
-    if not overall.empty:
-        plot(metric_chart(overall, x="model", title=f"{metric} by model"), key=f"detail_overall_{check}")
+    if part["group"].isna().any():
+        plot(cached.chart(key, check, metric, None, WHOLE), key=f"detail_overall_{check}")
+    grouped = part[part["group"].notna()]
     if not grouped.empty:
-        # slices (sex=female) are charted per attribute; whole groups (importance[age], ...[sex]) together
-        grouped = grouped.assign(
-            family=grouped["attribute"].where(grouped["level"].notna(), WHOLE),
-            label=grouped["level"].where(grouped["level"].notna(), grouped["group"]),
-        )
-        families = list(dict.fromkeys(grouped["family"]))
+        families = list(dict.fromkeys(cached.with_families(grouped, WHOLE)["family"]))
         family = (
             st.selectbox("Groups of", families, key=f"detail_attr_{check}_{metric}")
             if len(families) > 1
             else families[0]
         )
-        sub = grouped[grouped["family"] == family]
-        title = f"{metric} by {family}" if family != WHOLE else f"{metric} by group"
-        plot(
-            metric_chart(sub, x="label", colour="model", horizontal=True, title=title),
-            key=f"detail_group_{check}_{metric}_{family}",
-        )
-    with st.expander("All metrics of this check (as stored)"):
-        st.dataframe(frame.drop(columns=["check", "attribute", "level"]), hide_index=True)
+        plot(cached.chart(key, check, metric, family, WHOLE), key=f"detail_group_{check}_{metric}_{family}")
+    box, draw = lazy_expander(f"All {len(frame)} metrics of this check (as stored)", key=f"detail_all_{check}")
+    with box:
+        if draw:
+            st.dataframe(frame.drop(columns=["check", "attribute", "level"]), hide_index=True)
 
 
 def _figures(ctx: Ctx, check: str, records: list) -> None:
@@ -135,12 +204,14 @@ def _figures(ctx: Ctx, check: str, records: list) -> None:
     )
     record = next(c for c in with_figures if c.model == model)
     cols = st.columns(2)
-    for i, spec in enumerate(record.figures):
+    for i in range(len(record.figures)):
         with cols[i % 2]:
-            show_figure(spec, ctx.entry, key=f"fig_{check}_{model}_{i}")
-    for name, rows in record.tables.items():
-        with st.expander(md(f"table: {name} ({len(rows)} rows)")):
-            st.dataframe(cells(rows), hide_index=True)
+            show_stored_figure(ctx.entry, check, model, i, key=f"fig_{check}_{model}_{i}")
+    for i, (name, rows) in enumerate(record.tables.items()):
+        box, draw = lazy_expander(md(f"table: {name} ({len(rows)} rows)"), key=f"detail_table_{check}_{model}_{i}")
+        with box:
+            if draw:
+                st.dataframe(cells(rows), hide_index=True)
     if record.warnings:
         with st.expander(md(f"{len(record.warnings)} warnings")):
             for w in record.warnings:

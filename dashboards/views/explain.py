@@ -1,9 +1,14 @@
-"""Explanation explorer: one model, one test row; its saved SHAP, and a what-if form.
+"""Explanation explorer: one model, one test row; its saved SHAP, a what-if form and a counterfactual.
+
+Image and text models show their explain check's own metrics and figures (the pillar's
+``image_explain`` / ``text_explain`` implementations), not an invitation to add the check.
 
 The what-if reloads the run's model safely and verified (``audit.dashboard.whatif``), which
 builds the edited row, re-scores it and explains it with the explain pillar's own SHAP (same
 explainer, background and seed as the run's explain check, so an unedited row shows the saved
-values, in the same output space). This page only renders what that module returns. Without
+values, in the same output space), shows the decision threshold and whether an edit flips the
+decision, and searches for the smallest change of mutable features that flips it
+(``dashboards.views.whatif_panel``). This page only renders what those modules return. Without
 artefacts (cache cleared, suite file moved, a non-tabular model) the page says why and shows
 the saved explanations only.
 A suite file or model folder that results.json names outside the run folder is loaded only
@@ -17,15 +22,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 from audit.dashboard.figures import PALETTE, plain
 from audit.dashboard.runs import RunEntry, load_run
 from audit.dashboard.whatif import (
     NeedsConfirmation,
-    RowExplanation,
     WhatIf,
     WhatIfUnavailable,
     open_whatif,
@@ -34,10 +36,10 @@ from audit.dashboard.whatif import (
 )
 from audit.errors import AuditError
 from audit.results import pillar_of
-from dashboards.views.common import Ctx, md, no_runs, plot, show_figure
+from dashboards.views import cached, whatif_panel
+from dashboards.views.common import Ctx, lazy_expander, md, no_runs, plot, run_caption, show_stored_figure
 
 TOP = 15
-MISSING = "(missing)"
 
 
 @st.cache_resource(show_spinner="Loading the run's model and test rows…", max_entries=8, ttl=600)
@@ -60,6 +62,22 @@ def _open(
 @st.cache_data(max_entries=64)
 def _scores(run_dir: str, root: str, model: str, stamp: tuple[int, ...]) -> dict[str, float]:
     return stored_scores(Path(run_dir), model, root=Path(root)) or {}
+
+
+@st.cache_resource(show_spinner=False)
+def _prewarm() -> None:
+    """Import scikit-learn, shap and DiCE once per server in a background thread (a few seconds on a
+    small machine), so that confirming the files loads the what-if without waiting for imports."""
+    import contextlib
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in ("sklearn.linear_model", "shap", "dice_ml"):
+            with contextlib.suppress(Exception):  # a missing package is reported where it is used
+                importlib.import_module(name)
+
+    threading.Thread(target=load, name="audit-dashboard-prewarm", daemon=True).start()
 
 
 def _stamp(entry: RunEntry) -> tuple[int, ...]:
@@ -107,8 +125,14 @@ def render(ctx: Ctx) -> None:
     if ctx.results is None or ctx.entry is None:
         no_runs(ctx)
         return
+    run_caption(ctx)
     r, entry, run_dir = ctx.results, ctx.entry, ctx.entry.path
     model = st.selectbox("Model", list(r.models), key="ex_model")
+    records = explain_records(r, model)
+    modality = str(r.models.get(model, {}).get("modality") or "tabular")
+    if modality != "tabular":
+        _other_modality(ctx, model, modality, records)
+        return
     saved = saved_local_shap(run_dir, model, root=entry.root)
     stamp = _stamp(entry)
     trusted = tuple(sorted(_trust_store(entry, model)))
@@ -117,6 +141,7 @@ def render(ctx: Ctx) -> None:
         st.warning(md(f"What-if is not loaded: {what}.") + " Showing the explanations saved with the run.")
         _trust_boxes(entry, model, what.paths)
         what = None
+        _prewarm()  # while the visitor reads the boxes, import what loading the model will need
     elif isinstance(what, WhatIfUnavailable):
         st.warning(md(f"What-if is unavailable: {what}.") + " Showing the explanations saved with the run.")
         what = None
@@ -126,8 +151,14 @@ def render(ctx: Ctx) -> None:
     saved_rows = {str(row["row_id"]): row for row in (saved or {}).get("rows", [])}
     ids = list(what.rows.index) if what is not None else list(saved_rows)
     if not ids:
-        st.info("No saved per-row explanations for this model (add the explain check to the suite).")
-        _saved_figures(ctx, model)
+        if records:
+            st.info(
+                md(f"The explain check ran on {model} but saved no per-row explanations (its local_rows is 0).")
+                + " Its global results are below."
+            )
+        else:
+            st.info(md(f"The run has no explain check for {model}: add `explain` to the suite's checks."))
+        _saved_figures(ctx, model, records, expanded=True)
         return
     scores = _scores(str(run_dir), str(entry.root), model, stamp)
     first = next((i for i in ids if i in saved_rows), ids[0])
@@ -142,17 +173,47 @@ def render(ctx: Ctx) -> None:
     actual = what.labels[row_id] if what is not None else saved_rows.get(row_id, {}).get("label", "?")
     cols[0].metric("Actual outcome", str(actual))
     stored = scores.get(row_id, saved_rows.get(row_id, {}).get("probability"))
-    cols[1].metric(
-        md(f"Stored score P({what.positive if what else (saved or {}).get('positive_label', 'positive')})"),
-        "n/a" if stored is None else f"{stored:.4f}",
-    )
-    if row_id in saved_rows:
-        _saved_shap(saved, saved_rows[row_id])
-    if what is not None:
+    positive = what.positive if what else (saved or {}).get("positive_label", "positive")
+    cols[1].metric(md(f"Stored score P({positive})"), "n/a" if stored is None else f"{stored:.4f}")
+    if what is not None and stored is not None:
+        cols[2].metric(
+            "Model decision", str(what.decision(stored)), help=md(f"threshold {what.threshold:g} on P({positive})")
+        )
+    if what is None:
+        if row_id in saved_rows:
+            _saved_shap(saved, saved_rows[row_id])
+    else:
         for note in what.notes:
             st.caption(md(note))
-        _what_if(what, model, row_id, cols[2])
-    _saved_figures(ctx, model)
+        whatif_panel.render(what, model, row_id, saved_rows.get(row_id))
+    _saved_figures(ctx, model, records)
+
+
+def explain_records(r: Any, model: str) -> list[Any]:
+    """The explain pillar's records of ``model``, whatever their implementation (tabular, image, text)."""
+    return [c for c in r.checks if pillar_of(c) == "explain" and c.model == model]
+
+
+def _other_modality(ctx: Ctx, model: str, modality: str, records: list[Any]) -> None:
+    """Image and text models: the explain check's own metrics and figures (no feature editing)."""
+    if not records:
+        st.info(md(f"The run has no explain check for {model}: add `explain` to the suite's checks."))
+        return
+    for record in records:
+        how = record.implementation or record.check
+        st.subheader(md(f"{how} on {model} ({modality})"))
+        if record.status == "error":
+            st.error(md(f"the check failed: {record.error}"))
+        elif record.status == "skipped":
+            st.info(md(f"skipped: {record.reason}"))
+        pivot = cached.overall(cached.cache_key(ctx.entry), record.check)
+        if not pivot.empty and model in pivot.columns:
+            st.dataframe(pivot[["metric", "better", model]], hide_index=True)
+        cols = st.columns(2)
+        for i in range(len(record.figures)):
+            with cols[i % 2]:
+                show_stored_figure(ctx.entry, record.check, model, i, key=f"ex_fig_{record.check}_{i}")
+    st.caption(md(f"Editing feature values (the what-if) needs a tabular model; {model} works on {modality} data."))
 
 
 def _row_label(i: str, what: WhatIf | None, scores: dict[str, float], saved: dict[str, Any]) -> str:
@@ -195,118 +256,13 @@ def _num(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
 
 
-def _inputs(what: WhatIf, model: str, row_id: str) -> dict[str, Any]:
-    """The form's widgets, one per feature, holding the row's values until edited."""
-    original = what.row(row_id).iloc[0]
-    cols = st.columns(4)
-    values: dict[str, Any] = {}
-    for i, feature in enumerate(what.features):
-        key = f"wi_{model}_{row_id}_{feature}"
-        value = original[feature]
-        with cols[i % 4]:
-            if feature in what.numeric:
-                missing = value is None or (isinstance(value, float) and np.isnan(value))
-                integral = (
-                    not missing
-                    and float(value).is_integer()
-                    and pd.api.types.is_integer_dtype(what.rows[feature].dtype)
-                )
-                start = None if missing else (int(value) if integral else float(value))
-                values[feature] = st.number_input(md(feature), value=start, step=1 if integral else None, key=key)
-            else:
-                options = list(what.categories.get(feature, []))
-                current = MISSING if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-                if current not in options:
-                    options.append(current)
-                values[feature] = st.selectbox(md(feature), options, index=options.index(current), key=key)
-    return values
-
-
-def _what_if(what: WhatIf, model: str, row_id: str, score_slot: Any) -> None:
-    import plotly.graph_objects as go
-
-    st.header("What if?")
-    st.caption(
-        "Edit feature values and press Score. The score and attributions are computed for the edited row with the run's own model."
-    )
-    with st.form(key=f"wi_form_{model}_{row_id}"):
-        values = _inputs(what, model, row_id)
-        st.form_submit_button("Score edited row", type="primary")
-    edited, changed = what.edit(row_id, {f: None if v == MISSING else v for f, v in values.items()})
-    base = _explain(what, model, row_id, what.row(row_id))
-    live = _explain(what, model, row_id, edited) if changed else base
-    score_slot.metric(
-        md(f"Edited score P({what.positive})"),
-        f"{live.score:.4f}",
-        delta=f"{live.score - base.score:+.4f}" if changed else None,
-    )
-    if changed:
-        st.info(md(f"Changed: {', '.join(f'{f} → {edited[f].iloc[0]}' for f in changed)}"))
-    frame = pd.DataFrame({"feature": base.features, "original": base.values, "edited": live.values})
-    space = live.output_space
-    frame = frame.reindex(frame[["original", "edited"]].abs().max(axis=1).sort_values(ascending=False).index)[:TOP]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Bar(
-            y=[plain(f) for f in frame["feature"]],
-            x=frame["original"],
-            orientation="h",
-            name="original row",
-            marker_color=PALETTE[5],
-        )
-    )
-    if changed:
-        fig.add_trace(
-            go.Bar(
-                y=[plain(f) for f in frame["feature"]],
-                x=frame["edited"],
-                orientation="h",
-                name="edited row",
-                marker_color=PALETTE[0],
-            )
-        )
-    fig.update_layout(
-        template="plotly_white",
-        barmode="group",
-        title=f"SHAP values ({space}) of the {plain(what.positive)} score, top {len(frame)}",
-        legend={"orientation": "h", "y": -0.15},
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )
-    fig.update_yaxes(autorange="reversed", type="category")
-    plot(fig, key="ex_live_shap")
-    st.caption(
-        md(
-            f"{live.explainer}, background: {live.background}; the same method, background and seed as the run's "
-            f"explain check, so an unedited row gets its saved SHAP values. In {space}: they sum to "
-            f"model output − base value = {_num(live.output)} − {_num(live.base)}."
-        )
-    )
-    for note in dict.fromkeys(base.notes + live.notes):
-        st.caption(md(note))
-    with st.expander("Attributions as a table"):
-        st.dataframe(frame.reset_index(drop=True), hide_index=True)
-
-
-def _explain(what: WhatIf, model: str, row_id: str, row: pd.DataFrame) -> RowExplanation:
-    """SHAP values of a row, memoised per session (edits repeat as the page reruns)."""
-    memo = st.session_state.setdefault("_wi_memo", {})
-    key = (id(what), model, row_id, tuple(map(str, row.iloc[0].tolist())))
-    if key not in memo:
-        if len(memo) > 64:
-            memo.clear()
-        memo[key] = what.explain(row)
-    return memo[key]
-
-
-def _saved_figures(ctx: Ctx, model: str) -> None:
-    records = [
-        c
-        for c in (ctx.results.checks if ctx.results else [])
-        if pillar_of(c) == "explain" and c.model == model and c.figures
-    ]
-    if not records:
+def _saved_figures(ctx: Ctx, model: str, records: list[Any], expanded: bool = False) -> None:
+    shown = [c for c in records if c.figures]
+    if not shown:
         return
-    with st.expander(md(f"Saved explanation figures of {model}"), expanded=False):
-        for record in records:
-            for i, spec in enumerate(record.figures):
-                show_figure(spec, ctx.entry, key=f"ex_fig_{record.check}_{i}")
+    box, draw = lazy_expander(md(f"Saved explanation figures of {model}"), key=f"ex_saved_{model}", expanded=expanded)
+    with box:
+        if draw:
+            for record in shown:
+                for i in range(len(record.figures)):
+                    show_stored_figure(ctx.entry, record.check, model, i, key=f"ex_fig_{record.check}_{i}")

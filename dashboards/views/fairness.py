@@ -22,7 +22,7 @@ from audit.dashboard.tables import (
     split_group,
 )
 from audit.results import RunResults
-from dashboards.views.common import Ctx, md, no_runs, plot, style_status
+from dashboards.views.common import Ctx, md, no_runs, plot, run_caption, style_status
 
 
 def attributes_of(r: RunResults, model: str) -> list[str]:
@@ -44,6 +44,7 @@ def render(ctx: Ctx) -> None:
         no_runs(ctx)
         return
     r = ctx.results
+    run_caption(ctx)
     cols = st.columns(3)
     model = cols[0].selectbox("Model", list(r.models), key="fx_model")
     attributes = attributes_of(r, model)

@@ -8,7 +8,8 @@ import streamlit as st
 from audit.dashboard.figures import plain
 from audit.dashboard.runs import latest_per_suite
 from audit.dashboard.tables import default_trend_paths, trend_frame
-from dashboards.views.common import VERDICT, Ctx, md, no_runs, plot, verdict_badge
+from dashboards.views import cached
+from dashboards.views.common import VERDICT, Ctx, md, no_runs, plot, run_caption, verdict_badge
 
 
 def render(ctx: Ctx) -> None:
@@ -16,6 +17,7 @@ def render(ctx: Ctx) -> None:
     if not ctx.entries:
         no_runs(ctx)
         return
+    run_caption(ctx)
     _latest(ctx)
     _table(ctx)
     _trends(ctx)
@@ -23,7 +25,9 @@ def render(ctx: Ctx) -> None:
 
 def _latest(ctx: Ctx) -> None:
     st.header("Latest run of each suite")
-    for suite, entry in latest_per_suite(ctx.entries).items():
+    latest = latest_per_suite(ctx.entries)
+    own = ctx.entry.suite if ctx.entry is not None else None
+    for suite, entry in sorted(latest.items(), key=lambda kv: kv[0] != own):  # the picked run's suite first
         with st.container(border=True):
             left, right = st.columns([3, 1])
             left.subheader(md(f"{suite} · {entry.run_id}"))
@@ -38,7 +42,7 @@ def _latest(ctx: Ctx) -> None:
                 st.success(md(f"Passed its gates: {summary}."))
                 continue
             (st.warning if entry.status == "warn" else st.error)(md(f"{VERDICT[entry.status][0]}: {summary}. Why:"))
-            results = entry.load()
+            results = cached.results(entry)
             why = [
                 {"status": g.status, "gate": g.expression, "measured": g.observed, "message": g.message}
                 for g in results.gates
@@ -62,6 +66,7 @@ def _table(ctx: Ctx) -> None:
             continue
         rows.append(
             {
+                "shown": "▶" if ctx.entry is not None and e.key == ctx.entry.key else "",
                 "suite": e.suite,
                 "run": e.run_id,
                 "created": e.created_at,
@@ -86,9 +91,14 @@ def _trends(ctx: Ctx) -> None:
     if not readable:
         return
     suites = sorted({e.suite for e in readable})
+    own = ctx.entry.suite if ctx.entry is not None else suites[0]
+    if st.session_state.get("_trend_for") != own:  # the selected run's suite, until the visitor picks another
+        st.session_state["_trend_for"] = own
+        st.session_state["trend_suite"] = own
+        st.session_state.pop("trend_metrics", None)
     suite = st.selectbox("Suite", suites, key="trend_suite")
     runs = [e for e in readable if e.suite == suite]
-    loaded = [(e.run_id, e.created_at, e.load()) for e in reversed(runs)]  # oldest first
+    loaded = [(e.run_id, e.created_at, cached.results(e)) for e in reversed(runs)]  # oldest first
     paths = sorted({m.path for _, _, r in loaded for m in r.metrics})
     default = [p for p in default_trend_paths(loaded[-1][2]) if p in paths]
     picked = st.multiselect(

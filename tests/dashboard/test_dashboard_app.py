@@ -90,16 +90,24 @@ def test_run_detail_shows_gates_first_then_a_tab_per_check(credit_reports: Path,
     assert unmd(at.title[0].value) == f"credit · run {r.run_id}"
     counts = {m.label: int(m.value) for m in at.metric}
     assert counts == {s: sum(g.status == s for g in r.gates) for s in ("pass", "warn", "fail", "error", "skipped")}
-    gates = frames(at)[0]
+    failing, passing = frames(at)[0], frames(at)[1]  # gates that did not pass first; passing ones collapsed
+    assert "PASS" not in failing["status"].tolist() and set(passing["status"]) == {"PASS"}
+    gates = pd.concat([failing, passing])
     shown = {(row.metric, row.status, round(row.measured, 12)) for row in gates.itertuples()}
     assert shown == {(g.metric, g.status.upper(), round(g.observed, 12)) for g in r.gates}
+    assert [h.value for h in at.header][:2] == ["What to look at first", "Gates"]
+    assert any("foreign_worker" in unmd(m.value) for m in at.markdown)  # the findings name the ungated disparity
     labels = [t.label for t in at.tabs]
     present = {c.check for c in r.checks}
-    assert labels[:2] == ["performance", "fairness"] and set(labels) == present | {"Run info"}
+    assert labels[:2] == ["Findings and gates", "performance"] and labels[-1] == "Run info"
+    assert set(labels) == present | {"Findings and gates", "Run info"}
+    assert not at.get("plotly_chart")  # the first tab draws no chart; a check's tab draws when opened
+    at.session_state["detail_tab"] = "performance"
+    at.run()
     pivot = next(f for f in frames(at) if "metric" in f.columns and "logreg" in f.columns)
     roc = r.metric("logreg/performance/roc_auc")
     assert pivot.set_index("metric").loc["roc_auc", "logreg"] == fmt(roc.value, roc.ci)
-    assert len(at.get("plotly_chart")) >= 6  # metric charts and converted figure specs
+    assert len(at.get("plotly_chart")) >= 6  # the open (performance) tab: metric charts and converted figure specs
 
 
 def test_deep_link_opens_a_run_and_rejects_paths(credit_reports: Path, credit_run, app_env) -> None:
@@ -120,9 +128,10 @@ def test_compare_highlights_the_regression(credit_reports: Path, credit_run, app
     assert counts["regressions, intervals disjoint"] == "1" and counts["metrics compared"] == str(
         len(credit_run.results.metrics)
     )
-    gates = frames(at)[0].set_index("gate")
+    gates = frames(at)[0].set_index("gate")  # only the gate that changed status leads; the rest are collapsed
+    assert gates.index.tolist() == [f"{DROPPED} >= 0.7"] and counts["gates changed status"] == "1"
     assert gates.loc[f"{DROPPED} >= 0.7", ["a_status", "b_status", "changed"]].tolist() == ["pass", "fail", True]
-    table = frames(at)[1]
+    table = frames(at)[-1]
     first = table.iloc[0]
     before = credit_run.results.metric(DROPPED)
     assert (first["path"], first["verdict"], bool(first["overlap"])) == (DROPPED, "regressed", False)
@@ -177,6 +186,30 @@ def test_explanation_explorer_what_if_changes_the_score(credit_reports: Path, cr
     assert abs(float(edited.value) - stored) > 0.01
     assert float(edited.proto.delta) == pytest.approx(float(edited.value) - stored, abs=2e-4)
     assert any(t.startswith("Changed: ") and "duration_months → 72" in t for t in texts(at, "info"))
+
+
+def test_what_if_threshold_flip_and_counterfactual_on_the_credit_run(credit_reports: Path, credit_run, app_env) -> None:
+    """The stored decision, the threshold, the searched counterfactual and the flip it causes, as shown."""
+    app_env(credit_reports)
+    at = open_page("Explanation explorer", run=real_key(credit_run))
+    at.selectbox(key="ex_model").set_value("logreg").run()
+    confirm_files(at)
+    row = at.selectbox(key="ex_row_logreg").value
+    predictions = pd.read_csv(credit_run.run_dir / "predictions.csv", dtype={"row_id": str})
+    stored = predictions[(predictions["model"] == "logreg") & (predictions["row_id"] == row)].iloc[0]
+    shown = {unmd(m.label): m.value for m in at.metric}
+    assert shown["Model decision"] == stored["y_pred"] and shown["Decision threshold"] == "0.5"
+    assert len(at.get("plotly_chart")) >= 2  # the score against the threshold, and one attribution chart
+    mutable = at.multiselect(key="cf_mutable_logreg").value
+    assert not {"age", "foreign_worker", "personal_status_sex"} & set(mutable)
+    at.button(key=f"cf_go_logreg_{row}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    other = "bad" if stored["y_pred"] == "good" else "good"
+    assert any(f"flips the decision {stored['y_pred']} → {other}" in t for t in texts(at, "success"))
+    changes = frames(at)[-1]
+    assert list(changes.columns) == ["feature", "original", "counterfactual"] and set(changes["feature"]) <= set(mutable)
+    at.button(key=f"cf_apply_logreg_{row}").click().run()
+    assert any(t.startswith(f"The decision flips: {stored['y_pred']} → {other}") for t in texts(at, "error"))
 
 
 def test_explanation_explorer_without_artefacts_shows_saved_explanations(credit_run, tmp_path: Path, app_env) -> None:
@@ -258,7 +291,10 @@ def test_check_figures_render_generically_and_images_stay_in_the_run(tmp_path: P
     Image.new("RGB", (8, 8)).save(tmp_path / "secret.png")
     app_env(tmp_path / "reports")
     at = open_page("Run detail")
-    assert [t.label for t in at.tabs] == [r"text\_whatever", "Run info"]
+    assert [t.label for t in at.tabs] == ["Findings and gates", r"text\_whatever", "Run info"]
+    at.session_state["detail_tab"] = r"text\_whatever"
+    at.session_state["detail_table_text_whatever_m_0"] = True  # open the (lazy) table expander
+    at.run()
     assert len(at.image) == 1 and at.image[0].captions == ["saliency"]
     assert any("image not shown" in t and "leads outside the reports folder" in t for t in texts(at, "warning"))
     examples = next(f for f in frames(at) if "text" in f.columns)
