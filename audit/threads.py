@@ -16,7 +16,9 @@ CPU quota (containers). The plan applies to
 - every BLAS / OpenMP library already loaded (threadpoolctl) and those loaded later in the run
   (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` set for the run when the
   user had not set them).
-On exit the previous torch setting, the limits of the libraries that were loaded before, and the
+A fit or a scoring call on at least ``LARGE_ROWS`` rows gets every usable core instead
+(:func:`rows_threads`: gradient boosting on 700k rows fits in 9 s with 2 threads against 15 s
+with 1), unless the user set a thread count. On exit the previous torch setting, the limits of the libraries that were loaded before, and the
 environment are restored. Results do not depend on it beyond floating-point summation order.
 """
 
@@ -95,6 +97,29 @@ def choose_threads(environ: dict[str, str] | None = None, cores: int | None = No
     return ThreadPlan(min(MAX_THREADS, cores // 2), cores, f"{cores} usable cores: half of them, at most {MAX_THREADS}")
 
 
+LARGE_ROWS = 50_000  # a fit or a scoring call on at least this many rows gets every usable core
+
+
+def rows_threads(rows: int, environ: dict[str, str] | None = None) -> int | None:
+    """Threads for one fit or scoring call on ``rows`` rows: every usable core when the call is
+    large (the threads' start-up and synchronisation are then small against the work), else
+    None (the run's plan stands). A thread count the user set (``AUDIT_THREADS``,
+    ``OMP_NUM_THREADS``) always stands."""
+    env = os.environ if environ is None else environ
+    if rows < LARGE_ROWS or _positive_int(env.get("AUDIT_THREADS")) is not None or _user_set_omp(env):
+        return None
+    cores = usable_cores()
+    return cores if cores > 1 else None
+
+
+def _user_set_omp(env: dict[str, str]) -> bool:
+    """Whether OMP_NUM_THREADS comes from the user, not from :func:`machine_threads`."""
+    return _positive_int(env.get("OMP_NUM_THREADS")) is not None and not _RUN_SET_OMP
+
+
+_RUN_SET_OMP: list[bool] = []  # non-empty while machine_threads has set OMP_NUM_THREADS itself
+
+
 @contextlib.contextmanager
 def machine_threads(plan: ThreadPlan | None = None) -> Iterator[ThreadPlan]:
     """Apply ``plan`` (default: :func:`choose_threads`) for the block; restore the previous state."""
@@ -104,6 +129,8 @@ def machine_threads(plan: ThreadPlan | None = None) -> Iterator[ThreadPlan]:
     for key in ENV_VARS:
         if saved_env[key] is None:
             os.environ[key] = str(n)
+    if saved_env["OMP_NUM_THREADS"] is None:
+        _RUN_SET_OMP.append(True)
     torch = sys.modules.get("torch")
     torch_before = torch.get_num_threads() if torch is not None else None
     limiter = None
@@ -121,6 +148,8 @@ def machine_threads(plan: ThreadPlan | None = None) -> Iterator[ThreadPlan]:
         torch_now = sys.modules.get("torch")
         if torch_now is not None:
             torch_now.set_num_threads(torch_before if torch_before is not None else max(1, usable_cores()))
+        if saved_env["OMP_NUM_THREADS"] is None and _RUN_SET_OMP:
+            _RUN_SET_OMP.pop()
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

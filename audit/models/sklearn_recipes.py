@@ -29,8 +29,12 @@ class _PipelineRecipe(Recipe):
     def fit(self, name: str, train: Dataset, schema: Schema) -> SklearnModel:
         from sklearn.pipeline import Pipeline
 
+        from audit.attacks import limit_threads
+        from audit.threads import rows_threads
+
         pipeline = Pipeline([("pre", make_preprocessor(schema)), ("model", self.make_estimator())])
-        pipeline.fit(train.X, train.y)
+        with limit_threads(rows_threads(len(train))):  # a large fit gets every usable core
+            pipeline.fit(train.X, train.y)
         return SklearnModel(name, schema, pipeline[-1], pipeline[0], kind=self.kind)
 
     def save(self, model: SklearnModel, folder: Path) -> None:

@@ -32,12 +32,20 @@ class SklearnModel(ModelAdapter):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         features = self.transform(X) if self.preprocessor is not None else X
-        proba = np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
-        return proba[:, self._columns]
+        return self.proba_from_encoded(features)
 
     def proba_from_encoded(self, Z: np.ndarray) -> np.ndarray:
-        """Probabilities for already-encoded rows (explainers and attacks work in this space)."""
-        return np.asarray(self.estimator.predict_proba(Z), dtype=np.float64)[:, self._columns]
+        """Probabilities for already-encoded rows (explainers and attacks work in this space);
+        a large batch is scored with every usable core (:func:`audit.threads.rows_threads`)."""
+        from audit.threads import LARGE_ROWS
+
+        if len(Z) < LARGE_ROWS:
+            return np.asarray(self.estimator.predict_proba(Z), dtype=np.float64)[:, self._columns]
+        from audit.attacks import limit_threads
+        from audit.threads import rows_threads
+
+        with limit_threads(rows_threads(len(Z))):
+            return np.asarray(self.estimator.predict_proba(Z), dtype=np.float64)[:, self._columns]
 
     @property
     def feature_names_out(self) -> list[str]:
