@@ -118,6 +118,13 @@ def contractions(text: str, severity: float, rng: np.random.Generator) -> str:
 WORD_FUNCTIONS: dict[str, Callable[[str, np.random.Generator], str]] = {"typos": _typo, "char_noise": _noise, "casing": _case, "punctuation": _punct}
 
 
+def distinct_severities(value: list[float]) -> list[float]:
+    """A ``severities`` parameter checked and sorted: distinct numbers in (0, 1] (a share of words)."""
+    if any(not 0.0 < s <= 1.0 for s in value) or len(set(value)) != len(value):
+        raise ValueError("severities must be distinct numbers in (0, 1]")
+    return sorted(float(s) for s in value)
+
+
 def perturb_text(text: str, kind: str, severity: float, rng: np.random.Generator) -> str:
     """``text`` with the ``kind`` perturbation applied at ``severity`` (see the module docstring)."""
     if kind not in KINDS:

@@ -23,7 +23,7 @@ from audit.checks.base import Check, CheckParams, CheckResult, MetricSpec
 from audit.metrics.binary import bootstrap_indices, percentile_ci
 from audit.modalities.generation.common import cached_scores, document_sample
 from audit.modalities.generation.scoring import DocumentScores, bootstrap_metrics, corpus_metrics
-from audit.text.perturb import perturb_texts
+from audit.text.perturb import distinct_severities, perturb_texts
 
 if TYPE_CHECKING:
     from audit.context import Context
@@ -42,9 +42,7 @@ class GenerationShiftParams(CheckParams):
     @field_validator("severities")
     @classmethod
     def _severities(cls, value: list[float]) -> list[float]:
-        if any(not 0.0 < s <= 1.0 for s in value) or len(set(value)) != len(value):
-            raise ValueError("severities must be distinct numbers in (0, 1]")
-        return sorted(float(s) for s in value)
+        return distinct_severities(value)
 
 
 class GenerationShiftCheck(Check):

@@ -32,7 +32,7 @@ from audit.errors import CheckError
 from audit.metrics.binary import bootstrap_indices, percentile_ci
 from audit.registry import suggest
 from audit.shift.subpopulation import retrain
-from audit.text.perturb import KINDS, perturb_texts
+from audit.text.perturb import KINDS, distinct_severities, perturb_texts
 
 if TYPE_CHECKING:
     from audit.context import Context
@@ -71,9 +71,7 @@ class TextShiftParams(CheckParams):
     @field_validator("severities")
     @classmethod
     def _severities(cls, value: list[float]) -> list[float]:
-        if any(not 0.0 < s <= 1.0 for s in value) or len(set(value)) != len(value):
-            raise ValueError("severities must be distinct numbers in (0, 1]")
-        return sorted(float(s) for s in value)
+        return distinct_severities(value)
 
 
 class TextShiftCheck(Check):
