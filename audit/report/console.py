@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.report.headline import cell, columns
+from audit.report.headline import cell, columns, generative
 from audit.results import RunResults
 
 HEADLINE = ("accuracy", "roc_auc", "f1", "ece")
@@ -85,13 +85,16 @@ def summary(results: RunResults, run_dir: str, *, findings: int = TOP_FINDINGS) 
     flat = {m.path: m for m in results.metrics}
     lines.append("")
     headline = columns(results, HEADLINE)
-    lines.append(f"{'model':<16}" + "".join(f"{c:>20}" for c in headline) + "   max DPD (attribute)")
+    width = [max(20, len(c) + 2) for c in headline]  # a long column name never runs into the next
+    disparity = not generative(results)  # a language model has no demographic parity of decisions
+    lines.append(f"{'model':<16}" + "".join(f"{c:>{w}}" for c, w in zip(headline, width, strict=True)) + ("   max DPD (attribute)" if disparity else ""))
     for model in results.models:
         cells = []
         for metric in headline:
             m = cell(flat, model, metric)
             cells.append(_fmt(m.value) + (f" [{m.ci[0]:.2f},{m.ci[1]:.2f}]" if m and m.ci else "") if m else "-")
-        lines.append(f"{model:<16}" + "".join(f"{c:>20}" for c in cells) + f"   {_max_disparity(results, model)}")
+        row = f"{model:<16}" + "".join(f"{c:>{w}}" for c, w in zip(cells, width, strict=True))
+        lines.append(row + (f"   {_max_disparity(results, model)}" if disparity else ""))
     errors = [r for r in results.checks if r.status == "error"]
     for record in errors:
         lines.append(f"ERROR  {record.model}/{record.check}: {record.error}")
