@@ -92,26 +92,6 @@ def script_times(reports: Path, run: str, app: Path) -> dict[str, dict]:
     return found
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(port: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"streamlit did not answer on port {port}")
-
-
 # (script done, page state): the heading is drawn and the script has finished, and a summary of
 # what is on the page (text length, charts drawn, skeletons still loading) to see when it settles.
 STATE_JS = """(() => {
@@ -155,9 +135,9 @@ class _Browser:
         from websockets.sync.client import connect
 
         sys.path.insert(0, str(ROOT / "scripts"))
-        from screenshot_dashboard import DevTools  # the DevTools client the screenshot script uses
+        from screenshot_dashboard import DevTools, free_port, wait_healthy  # the screenshot script's client and helpers
 
-        self.port = _free_port()
+        self.port = free_port()
         self.server = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(self.app), "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
@@ -167,7 +147,7 @@ class _Browser:
         )  # fmt: skip
         self.profile = tempfile.mkdtemp(prefix="audit-bench-chromium-")
         self.browser = None
-        _healthy(self.port)
+        wait_healthy(self.port, 90)
         self.browser = subprocess.Popen(
             [self.chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={self.profile}",
              "--window-size=1400,1000", "--remote-debugging-port=0", "--remote-allow-origins=*", "about:blank"],

@@ -54,7 +54,7 @@ def build_corpus_bundle(suite: Suite) -> DataBundle:
     """Load, check and split a corpus (see the module doc)."""
     from audit.data.parts import part_digest, read_parts, split_parts
     from audit.data.tabular import MISSING_GROUP, _hash_frame
-    from audit.data.text import _cap, _read_file
+    from audit.data.text import _cap, _read_file, text_column_of
 
     spec = suite.data
     where = str(suite.source or "<suite>")
@@ -67,11 +67,7 @@ def build_corpus_bundle(suite: Suite) -> DataBundle:
     )
     check_unique_columns(frame.columns, source)
     columns = list(frame.columns)
-    text_column = spec.text_column or defaults.get("text_column")
-    if text_column is None:
-        raise DataError(f"{where}: data.text_column: required for a corpus from a file (the column holding the documents)")
-    if text_column not in frame.columns:
-        raise DataError(f"{where}: data.text_column: no column '{text_column}'; {suggest(text_column, columns)}")
+    text_column = text_column_of(spec.text_column or defaults.get("text_column"), columns, where, "a corpus", "documents")
     texts = frame[text_column]
     empty = texts.isna() | (texts.astype(str).str.strip() == "")
     if empty.any():

@@ -165,6 +165,15 @@ def _cap(rows: np.ndarray, y: np.ndarray, limit: Any, key: str, seed: int, where
     return np.sort(kept)
 
 
+def text_column_of(name: str | None, columns: list[str], where: str, what: str, holding: str) -> str:
+    """The suite's ``data.text_column``, checked against the frame's columns (text and corpus data)."""
+    if name is None:
+        raise DataError(f"{where}: data.text_column: required for {what} from a file (the column holding the {holding})")
+    if name not in columns:
+        raise DataError(f"{where}: data.text_column: no column '{name}'; {suggest(name, columns)}")
+    return name
+
+
 def build_text_bundle(suite: Suite) -> DataBundle:
     """Load, check and split a text dataset into lists of strings with label codes."""
     from audit.data.parts import UNLABELLED, part_digest, read_parts, split_parts
@@ -178,11 +187,7 @@ def build_text_bundle(suite: Suite) -> DataBundle:
     )
     check_unique_columns(frame.columns, source)
     columns = list(frame.columns)
-    text_column = spec.text_column or defaults.get("text_column")
-    if text_column is None:
-        raise DataError(f"{where}: data.text_column: required for text data from a file (the column holding the text)")
-    if text_column not in frame.columns:
-        raise DataError(f"{where}: data.text_column: no column '{text_column}'; {suggest(text_column, columns)}")
+    text_column = text_column_of(spec.text_column or defaults.get("text_column"), columns, where, "text data", "text")
     target = spec.target or defaults.get("target")
     if target not in frame.columns:
         raise DataError(f"{where}: data.target: no column '{target}'; {suggest(str(target), columns)}")
