@@ -186,6 +186,18 @@ def table_height(rows: int, limit: int = 640) -> int:
     return min(35 * (rows + 1) + 3, limit)
 
 
+def shown_then_folded(shown: pd.DataFrame, folded: pd.DataFrame, style: Any, *, none_shown: str, folded_label: str) -> None:
+    """The rows that matter as a table (``none_shown`` when there are none), the rest folded
+    in an expander labelled ``folded_label`` (gates that did not pass / changed status first)."""
+    if shown.empty:
+        st.success(md(none_shown))
+    else:
+        st.dataframe(style(shown), hide_index=True, height=table_height(len(shown)))
+    if not folded.empty:
+        with st.expander(md(folded_label)):
+            st.dataframe(style(folded), hide_index=True, height=table_height(len(folded)))
+
+
 def style_status(frame: pd.DataFrame, column: str = "status") -> Any:
     """Row colours by gate status (red fail/error, amber warn, green pass)."""
     colours = {"fail": "#fde0dc", "error": "#f8d0d0", "warn": "#fff3cd", "pass": "#e6f4ea", "skipped": "#eceff1"}

@@ -8,7 +8,7 @@ import streamlit as st
 from audit.dashboard.compare import VERDICTS, disjoint, significant_regressions
 from audit.dashboard.runs import RunEntry, find_run
 from dashboards.views import cached
-from dashboards.views.common import Ctx, md, no_runs, run_caption, run_label, table_height
+from dashboards.views.common import Ctx, md, no_runs, run_caption, run_label, shown_then_folded
 
 ROW_COLOURS = {
     ("regressed", False): "#f8c9c4",  # worse and the intervals do not overlap
@@ -85,13 +85,8 @@ def render(ctx: Ctx) -> None:
         st.info("Neither run has gates.")
     else:
         changed, same_status = gates[gates["changed"]], gates[~gates["changed"]]
-        if changed.empty:
-            st.success(md(f"No gate changed status ({len(gates)} gates)."))
-        else:
-            st.dataframe(_gate_style(changed), hide_index=True, height=table_height(len(changed)))
-        if not same_status.empty:
-            with st.expander(md(f"{len(same_status)} gates with the same status in both runs")):
-                st.dataframe(_gate_style(same_status), hide_index=True, height=table_height(len(same_status)))
+        shown_then_folded(changed, same_status, _gate_style, none_shown=f"No gate changed status ({len(gates)} gates).",
+                          folded_label=f"{len(same_status)} gates with the same status in both runs")
 
     st.header("Metrics")
     if set(counts.index) <= {"unchanged"}:

@@ -27,8 +27,8 @@ from dashboards.views.common import (
     no_runs,
     plot,
     show_stored_figure,
+    shown_then_folded,
     style_status,
-    table_height,
     verdict_badge,
 )
 
@@ -132,13 +132,7 @@ def gates(r: RunResults) -> None:
         rows = gate_rows(r.gates)
         failing = rows[rows["status"] != "PASS"]
         passing = rows[rows["status"] == "PASS"]
-        if failing.empty:
-            st.success(md(f"All {len(rows)} gates pass."))
-        else:
-            st.dataframe(style_status(failing), hide_index=True, height=table_height(len(failing)))
-        if not passing.empty:
-            with st.expander(md(f"{len(passing)} passing gates")):
-                st.dataframe(style_status(passing), hide_index=True, height=table_height(len(passing)))
+        shown_then_folded(failing, passing, style_status, none_shown=f"All {len(rows)} gates pass.", folded_label=f"{len(passing)} passing gates")
     for c in (c for c in r.checks if c.status == "error"):
         st.error(md(f"check {c.check} on {c.model} failed: {c.error}"))
 

@@ -53,3 +53,15 @@ def app_env(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("AUDIT_REPORTS_DIR", str(root))
 
     return use
+
+
+@pytest.fixture
+def fresh_caches():
+    """Streamlit's caches live for the process: a test using this starts from empty ones."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()

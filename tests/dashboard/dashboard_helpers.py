@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from audit.results import GateOutcome, Metric, RunResults, save_results
@@ -79,3 +80,8 @@ def write_run(root: Path, results: RunResults, suite: str | None = None) -> Path
     folder.mkdir(parents=True)
     save_results(results, folder / "results.json")
     return folder
+
+
+def unmd(text: str) -> str:
+    """Markdown source as a reader sees it (the app backslash-escapes user text)."""
+    return re.sub(r"\\(.)", r"\1", text)

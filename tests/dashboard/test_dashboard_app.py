@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dashboard_helpers import APP, CANDIDATE_ID, DROPPED, gate, make_results, metric, write_run
+from dashboard_helpers import APP, CANDIDATE_ID, DROPPED, gate, make_results, metric, unmd, write_run
 from streamlit.testing.v1 import AppTest
 
 from audit.dashboard.tables import fmt
@@ -23,10 +23,6 @@ pytestmark = pytest.mark.slow  # needs the session's real credit run; each page 
 
 PAGES = ("Runs", "Run detail", "Compare runs", "Fairness explorer", "Explanation explorer")
 
-
-def unmd(text: str) -> str:
-    """Markdown source as a reader sees it (the app backslash-escapes user text)."""
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 def open_page(page: str, run: str | None = None, query: dict | None = None) -> AppTest:

@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from dashboard_helpers import APP, gate, make_results, metric, write_run
+from dashboard_helpers import APP, gate, make_results, metric, unmd, write_run
 from streamlit.testing.v1 import AppTest
 
 import audit.findings
@@ -16,17 +15,8 @@ import audit.findings
 RUN = "20250101T000000Z-find00"
 
 
-def unmd(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
 
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")  # conftest.py: each test starts from empty caches
 
 
 @pytest.fixture

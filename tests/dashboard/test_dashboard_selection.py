@@ -6,12 +6,10 @@ Hand-made runs (no models are trained), so these AppTest runs take a second or t
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from dashboard_helpers import APP, gate, make_results, metric, write_run
+from dashboard_helpers import APP, gate, make_results, metric, unmd, write_run
 from streamlit.testing.v1 import AppTest
 
 from audit.results import CheckRecord
@@ -20,18 +18,8 @@ PAGES = ("Runs", "Run detail", "Compare runs", "Fairness explorer", "Explanation
 OLD, NEW, OTHER = "20250101T000000Z-old000", "20250201T000000Z-new000", "20250301T000000Z-img000"
 
 
-def unmd(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
 
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    """Streamlit's caches live for the process: each test starts from empty ones."""
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")  # conftest.py: each test starts from empty caches
 
 
 def _credit_like(run_id: str, created: str, auc: float) -> object:
